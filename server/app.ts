@@ -1,0 +1,112 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Router } from 'express';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { openDatabase, type Database } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { PlanLibrary } from './plans/library.js';
+import { planRoutes } from './plans/routes.js';
+import { createTokenService, loadTokenSecret, type TokenService } from './auth/tokens.js';
+import { ensureAdmin } from './auth/users.js';
+import { authRoutes } from './auth/routes.js';
+import { IncidentEventBus } from './incidents/event-log.js';
+import { IncidentService } from './incidents/incidents.js';
+import { incidentRoutes } from './incidents/routes.js';
+import { readOrganisationSeed } from './resources/seed-file.js';
+import { seedOrganisationIfEmpty } from './resources/seed.js';
+import { resourceRoutes } from './resources/routes.js';
+import { createHttpApp } from './http/app.js';
+import { healthRoutes } from './http/health.js';
+
+/** What every module is given: the shared services of one server node. */
+export interface ServerContext {
+  config: Config;
+  log: Logger;
+  db: Database;
+  plans: PlanLibrary;
+  tokens: TokenService;
+  bus: IncidentEventBus;
+  incidents: IncidentService;
+}
+
+/** A feature module plugged into the composition root. */
+export interface Module {
+  name: string;
+  routers?: Router[];
+  /** Attach to the HTTP server (WebSocket upgrades, Socket.IO) before it listens. */
+  attach?(server: http.Server): void;
+  /** Start background work after the server listens. */
+  start?(): Promise<void> | void;
+  /** Stop in reverse order on shutdown: close sockets, finish flushing, stop workers. */
+  stop?(): Promise<void> | void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  context: ServerContext;
+  close(): Promise<void>;
+}
+
+/** The composition root: config → database → modules → HTTP server. */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const startedAt = new Date();
+  const plans = await PlanLibrary.load(config.plansDir);
+  const organisation = await readOrganisationSeed(config.organisationFile);
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: config.DB_POOL_SIZE, log });
+  try {
+    await migrate(db.pool, log);
+    await seedOrganisationIfEmpty(db.pool, organisation, log);
+    await ensureAdmin(db.pool, log, config.ADMIN_PASSWORD);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const tokens = createTokenService(await loadTokenSecret(db.pool, config.TOKEN_SECRET), config.TOKEN_TTL_HOURS);
+  const bus = new IncidentEventBus();
+  bus.setMaxListeners(50);
+  const incidents = new IncidentService(db, plans, bus);
+  const context: ServerContext = { config, log, db, plans, tokens, bus, incidents };
+
+  const modules: Module[] = [];
+
+  const app = createHttpApp({
+    log,
+    trustProxy: config.TRUST_PROXY,
+    routers: [
+      healthRoutes(db, startedAt),
+      authRoutes(db, tokens),
+      planRoutes(plans),
+      incidentRoutes(db, incidents),
+      resourceRoutes(db),
+      ...modules.flatMap((m) => m.routers ?? []),
+    ],
+  });
+  const server = http.createServer(app);
+  for (const m of modules) m.attach?.(server);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => resolve());
+  });
+  for (const m of modules) await m.start?.();
+  const port = (server.address() as AddressInfo).port;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  const url = `http://${host}:${port}`;
+  log.info({ url, embeddedDatabase: db.embedded, plans: plans.size }, 'Yingji listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const m of [...modules].reverse()) await m.stop?.();
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_TIMEOUT_MS);
+      await stopped;
+      clearTimeout(timer);
+      await db.close();
+      log.info('Yingji stopped');
+    })());
+  return { url, port, context, close };
+}

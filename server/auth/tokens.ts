@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { SignJWT, jwtVerify } from 'jose';
+import type { Queryable } from '../db/database.js';
+import type { Role } from '../../shared/roles.js';
+
+export interface TokenClaims {
+  userId: string;
+  username: string;
+  role: Role;
+  teamId: string | null;
+}
+
+export interface TokenService {
+  issue(claims: TokenClaims): Promise<{ token: string; expiresAt: string }>;
+  /** Returns the claims of a valid, unexpired token, or null. */
+  verify(token: string): Promise<TokenClaims | null>;
+}
+
+const ISSUER = 'yingji';
+
+/**
+ * The signing key comes from TOKEN_SECRET or, when unset, is generated once and kept in the
+ * database, so every server node (and every restart) accepts the same tokens.
+ */
+export async function loadTokenSecret(db: Queryable, configured?: string): Promise<Uint8Array> {
+  if (configured) return new TextEncoder().encode(configured);
+  await db.query(`INSERT INTO settings (key, value) VALUES ('token_secret', $1) ON CONFLICT (key) DO NOTHING`, [
+    JSON.stringify(randomBytes(32).toString('base64url')),
+  ]);
+  const { rows } = await db.query<{ value: string }>(`SELECT value FROM settings WHERE key = 'token_secret'`);
+  return new TextEncoder().encode(rows[0]!.value);
+}
+
+export function createTokenService(secret: Uint8Array, ttlHours: number): TokenService {
+  return {
+    async issue(claims) {
+      const exp = Math.floor(Date.now() / 1000 + ttlHours * 3600);
+      const token = await new SignJWT({ username: claims.username, role: claims.role, teamId: claims.teamId })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(claims.userId)
+        .setIssuer(ISSUER)
+        .setIssuedAt()
+        .setExpirationTime(exp)
+        .sign(secret);
+      return { token, expiresAt: new Date(exp * 1000).toISOString() };
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, secret, { issuer: ISSUER, algorithms: ['HS256'] });
+        if (typeof payload.sub !== 'string') return null;
+        return {
+          userId: payload.sub,
+          username: String(payload.username),
+          role: payload.role as Role,
+          teamId: (payload.teamId as string | null) ?? null,
+        };
+      } catch {
+        return null;
+      }
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
+import { AppError } from './errors.js';
+import type { Logger } from '../log.js';
+import { redactUrl } from '../log.js';
+
+export const JSON_BODY_LIMIT = '1mb';
+
+/** Logs one line per request, without tokens. */
+function requestLog(log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      const level = res.statusCode >= 500 ? 'error' : 'debug';
+      log[level]({ method: req.method, url: redactUrl(req.originalUrl), status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+    next();
+  };
+}
+
+/** Mutating requests with a body must send JSON. */
+const requireJson: RequestHandler = (req, _res, next) => {
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && ['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is('application/json') && req.path.startsWith('/api/')) {
+    throw new AppError('unsupported_media_type', 'send the body as application/json', { contentType: req.headers['content-type'] ?? null });
+  }
+  next();
+};
+
+/** The error catalogue applied to anything a route throws; never a stack trace to the client. */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    let appError: AppError;
+    if (err instanceof AppError) appError = err;
+    else if (err?.type === 'entity.parse.failed') appError = new AppError('malformed_json', 'the request body is not valid JSON', {});
+    else if (err?.type === 'entity.too.large') appError = new AppError('payload_too_large', `the request body is over ${JSON_BODY_LIMIT}`, { limit: JSON_BODY_LIMIT });
+    else {
+      log.error({ err, method: req.method, url: redactUrl(req.originalUrl) }, 'unhandled error');
+      appError = new AppError('internal', 'internal server error', {});
+    }
+    if (res.headersSent) return;
+    res.status(appError.status).json({ error: { code: appError.code, message: appError.message, details: appError.details } });
+  };
+}
+
+export function createHttpApp(opts: { log: Logger; trustProxy: boolean; routers: Router[] }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', opts.trustProxy);
+  app.use(requestLog(opts.log));
+  app.use(requireJson);
+  app.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
+  for (const router of opts.routers) app.use(router);
+  app.use((req, _res, next) => next(new AppError('not_found', `no route ${req.method} ${req.path}`, { method: req.method, path: req.path })));
+  app.use(errorHandler(opts.log));
+  return app;
+}

@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Queryable } from '../db/database.js';
+import type { IncidentEvent } from '../../shared/events.js';
+import { canonicalJson } from './canonical-json.js';
+import { AppError } from '../http/errors.js';
+
+export interface EventActor {
+  id: string;
+  name: string;
+}
+
+/** The first link of an incident's chain. */
+export function genesisHash(incidentId: string): string {
+  return createHash('sha256').update(`yingji:incident:${incidentId}`).digest('hex');
+}
+
+function hashEvent(e: Omit<IncidentEvent, 'hash'>): string {
+  const body = canonicalJson({
+    incidentId: e.incidentId,
+    seq: e.seq,
+    type: e.type,
+    at: e.at,
+    actor: e.actor,
+    data: e.data,
+  });
+  return createHash('sha256').update(`${e.prevHash}\n${body}`).digest('hex');
+}
+
+interface EventRow {
+  incident_id: string;
+  seq: number;
+  type: string;
+  at: Date;
+  actor_id: string | null;
+  actor_name: string | null;
+  data: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+function toEvent(row: EventRow): IncidentEvent {
+  return {
+    incidentId: row.incident_id,
+    seq: row.seq,
+    type: row.type,
+    at: row.at.toISOString(),
+    actor: row.actor_id ? { id: row.actor_id, name: row.actor_name ?? '' } : null,
+    data: row.data,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+/**
+ * Appends one event to an incident's log. Must run inside the caller's transaction, so the
+ * event commits (or not) together with the change it records. Locks the incident row: appends
+ * to one incident are serialised across every server node.
+ */
+export async function appendEvent(
+  tx: Queryable,
+  input: { incidentId: string; type: string; actor: EventActor | null; data: Record<string, unknown> },
+): Promise<IncidentEvent> {
+  const { rows } = await tx.query<{ last_seq: number; last_hash: string }>(
+    'SELECT last_seq, last_hash FROM incidents WHERE id = $1 FOR UPDATE',
+    [input.incidentId],
+  );
+  const head = rows[0];
+  if (!head) throw new AppError('not_found', `incident ${input.incidentId} not found`, { incidentId: input.incidentId });
+  // Round-trip through JSON so the hashed data is exactly what jsonb will give back.
+  const data = JSON.parse(JSON.stringify(input.data)) as Record<string, unknown>;
+  const partial = {
+    incidentId: input.incidentId,
+    seq: head.last_seq + 1,
+    type: input.type,
+    at: new Date().toISOString(),
+    actor: input.actor,
+    data,
+    prevHash: head.last_hash,
+  };
+  const event: IncidentEvent = { ...partial, hash: hashEvent(partial) };
+  await tx.query(
+    `INSERT INTO incident_events (incident_id, seq, type, at, actor_id, actor_name, data, prev_hash, hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [event.incidentId, event.seq, event.type, event.at, event.actor?.id ?? null, event.actor?.name ?? null, JSON.stringify(event.data), event.prevHash, event.hash],
+  );
+  await tx.query('UPDATE incidents SET last_seq = $2, last_hash = $3 WHERE id = $1', [event.incidentId, event.seq, event.hash]);
+  return event;
+}
+
+export async function listEvents(
+  db: Queryable,
+  incidentId: string,
+  opts: { afterSeq?: number; limit?: number; types?: string[] } = {},
+): Promise<IncidentEvent[]> {
+  const params: unknown[] = [incidentId, opts.afterSeq ?? 0, opts.limit ?? 1000];
+  let typeFilter = '';
+  if (opts.types && opts.types.length > 0) {
+    params.push(opts.types);
+    typeFilter = 'AND type = ANY($4)';
+  }
+  const { rows } = await db.query<EventRow>(
+    `SELECT * FROM incident_events WHERE incident_id = $1 AND seq > $2 ${typeFilter} ORDER BY seq LIMIT $3`,
+    params,
+  );
+  return rows.map(toEvent);
+}
+
+export interface ChainVerification {
+  ok: boolean;
+  checked: number;
+  lastSeq: number;
+  /** The first entry whose link does not hold, when ok is false. */
+  brokenAt?: number;
+  reason?: string;
+}
+
+/** Recomputes every link of the chain from the stored rows. */
+export async function verifyChain(db: Queryable, incidentId: string): Promise<ChainVerification> {
+  const head = await db.query<{ last_seq: number; last_hash: string }>('SELECT last_seq, last_hash FROM incidents WHERE id = $1', [incidentId]);
+  const incident = head.rows[0];
+  if (!incident) throw new AppError('not_found', `incident ${incidentId} not found`, { incidentId });
+  let prev = genesisHash(incidentId);
+  let checked = 0;
+  const batch = 2000;
+  for (let after = 0; ; ) {
+    const { rows } = await db.query<EventRow>(
+      'SELECT * FROM incident_events WHERE incident_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [incidentId, after, batch],
+    );
+    for (const row of rows) {
+      const event = toEvent(row);
+      const expectedSeq = checked + 1;
+      if (event.seq !== expectedSeq) return { ok: false, checked, lastSeq: incident.last_seq, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
+      if (event.prevHash !== prev) return { ok: false, checked, lastSeq: incident.last_seq, brokenAt: event.seq, reason: 'previous-hash link does not match' };
+      if (hashEvent(event) !== event.hash) return { ok: false, checked, lastSeq: incident.last_seq, brokenAt: event.seq, reason: 'entry content does not match its hash' };
+      prev = event.hash;
+      checked++;
+    }
+    if (rows.length < batch) break;
+    after = rows[rows.length - 1]!.seq;
+  }
+  if (checked !== incident.last_seq || prev !== incident.last_hash) {
+    return { ok: false, checked, lastSeq: incident.last_seq, brokenAt: checked + 1, reason: 'chain head does not match the incident (entries removed or appended outside the log)' };
+  }
+  return { ok: true, checked, lastSeq: incident.last_seq };
+}
+
+/**
+ * Committed events, in order, for in-process subscribers (the live feed, reactions of other
+ * modules). Across nodes the live feed's Socket.IO adapter carries them; the log in PostgreSQL
+ * stays the truth that late or reconnecting clients read from.
+ */
+export class IncidentEventBus extends EventEmitter<{ event: [IncidentEvent] }> {
+  publish(event: IncidentEvent): void {
+    this.emit('event', event);
+  }
+}

@@ -1,0 +1,125 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../server/config.js';
+import { createLogger } from '../../server/log.js';
+import { startServer, type RunningServer } from '../../server/app.js';
+import { Api } from './api.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export const ADMIN_PASSWORD = 'admin-password-for-tests';
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+export interface TestServer {
+  url: string;
+  server: RunningServer;
+  /** Anonymous client. */
+  api: Api;
+  /** Logged in as the commander `admin`. */
+  admin: Api;
+  dataDir: string;
+  database: TestDatabase;
+  /** Creates a user (through the API, as admin) and returns a client logged in as them. */
+  user(role: 'commander' | 'staff' | 'field' | 'controller' | 'observer', opts?: { teamId?: string; username?: string }): Promise<Api & { userId: string; username: string }>;
+  close(): Promise<void>;
+}
+
+let userCounter = 0;
+
+export function testEnv(dataDir: string, databaseUrl: string | undefined, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ADMIN_PASSWORD,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PLANS_DIR: path.join(ROOT, 'plans'),
+    ORGANISATION_FILE: path.join(ROOT, 'seed/demo-organisation.yaml'),
+    ...extra,
+  };
+}
+
+/** Starts a real server in this process on a free port, with its own database. */
+export async function startTestServer(extraEnv: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'yingji-test-'));
+  const database = await createTestDatabase();
+  const config = loadConfig(testEnv(dataDir, database.url, extraEnv));
+  const server = await startServer(config, createLogger(config.LOG_LEVEL));
+  const api = new Api(server.url);
+  const admin = await api.login('admin', ADMIN_PASSWORD);
+  return {
+    url: server.url,
+    server,
+    api,
+    admin,
+    dataDir,
+    database,
+    async user(role, opts = {}) {
+      const username = opts.username ?? `${role}${++userCounter}_${process.pid}`;
+      const password = 'password-123';
+      const teamId = role === 'field' ? (opts.teamId ?? 'T-D01') : undefined;
+      const res = await admin.post('/api/users', { username, password, role, teamId });
+      if (res.status !== 201) throw new Error(`create user failed: ${res.status} ${JSON.stringify(res.body)}`);
+      const client = await api.login(username, password);
+      return Object.assign(client, { userId: res.body.user.id as string, username });
+    },
+    async close() {
+      await server.close();
+      await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface SpawnedServer {
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with the exit code (or signal) when the process ends. */
+  exited: Promise<number | string | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | string | null>;
+}
+
+/** Starts `server/main.ts` as a separate process (for SIGKILL / restart tests) and waits until it listens. */
+export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /"url":"(http:[^"]+)".*"msg":"Yingji listening"/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening:\n${out}`));
+    });
+  });
+  return {
+    url,
+    child,
+    output: () => out,
+    exited,
+    async kill(signal = 'SIGKILL') {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function tempDir(prefix = 'yingji-test-'): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
