@@ -175,7 +175,8 @@ function checkPlanReferences(plan: z.infer<typeof planSchema>, ctx: z.Refinement
 
   const itemLevel = new Map<string, ResponseLevel>();
   const templateIds = new Set<string>();
-  for (const level of RESPONSE_LEVELS) {
+  // Least severe first, so a duplicate is reported where it is repeated, not where it is defined.
+  for (const level of [...RESPONSE_LEVELS].reverse()) {
     const content = plan.levels[level];
     if (!content) continue;
     content.checklist.forEach((item, i) => {

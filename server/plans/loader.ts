@@ -54,7 +54,7 @@ export function parsePlan(file: string, text: string): { plan?: Plan; problems: 
       problems: doc.errors.map((e) => ({
         file,
         path: '',
-        line: e.linePos?.[0]?.line,
+        line: e.linePos?.[0]?.line ?? counter.linePos(e.pos[0]).line,
         message: `YAML syntax: ${e.message.split('\n')[0]}`,
       })),
     };
