@@ -1,7 +1,15 @@
 import { Router } from 'express';
 import type { Database } from '../db/database.js';
+import { z } from 'zod';
 import { AppError } from '../http/errors.js';
+import { parseInput } from '../http/validate.js';
+import { SPECIALTY_CODES } from '../../shared/catalogue.js';
+import { TEAM_STATUSES } from '../../shared/resources.js';
 import { reservePartnerView, shelterView, stockLineView, teamView, warehouseView } from './views.js';
+
+const teamsQuery = z
+  .object({ status: z.enum(TEAM_STATUSES).optional(), specialty: z.enum(SPECIALTY_CODES).optional(), tier: z.enum(['district', 'street', 'social']).optional() })
+  .strict();
 
 /** Read access to the organisation: teams, warehouses and stock, shelters, agreement reserves. */
 export function resourceRoutes(db: Database): Router {
@@ -11,14 +19,30 @@ export function resourceRoutes(db: Database): Router {
     const byKey = Object.fromEntries(rows.map((r) => [r.key, r.value]));
     res.json({ district: byKey.district ?? null, commandCentre: byKey.command_centre ?? null });
   });
-  router.get('/api/teams', async (_req, res) => {
-    const { rows } = await db.pool.query('SELECT * FROM teams ORDER BY id');
+  router.get('/api/teams', async (req, res) => {
+    const q = parseInput(teamsQuery, req.query, 'query');
+    const { rows } = await db.pool.query(
+      `SELECT * FROM teams WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR $2 = ANY(specialties)) AND ($3::text IS NULL OR tier = $3) ORDER BY id`,
+      [q.status ?? null, q.specialty ?? null, q.tier ?? null],
+    );
     res.json({ teams: rows.map(teamView) });
   });
   router.get('/api/teams/:id', async (req, res) => {
     const { rows } = await db.pool.query('SELECT * FROM teams WHERE id = $1', [req.params.id]);
     if (!rows[0]) throw new AppError('not_found', `team ${req.params.id} not found`, { teamId: req.params.id });
-    res.json({ team: teamView(rows[0]) });
+    const members = await db.pool.query(`SELECT id, username, display_name FROM users WHERE team_id = $1 ORDER BY username`, [req.params.id]);
+    const current = rows[0].current_dispatch_id
+      ? await db.pool.query(
+          `SELECT d.id, d.incident_id, i.title, d.task, d.status FROM dispatches d JOIN incidents i ON i.id = d.incident_id WHERE d.id = $1`,
+          [rows[0].current_dispatch_id],
+        )
+      : { rows: [] };
+    const d = current.rows[0];
+    res.json({
+      team: teamView(rows[0]),
+      members: members.rows.map((m) => ({ id: m.id, username: m.username, displayName: m.display_name })),
+      currentDispatch: d ? { id: d.id, incidentId: d.incident_id, incidentTitle: d.title, task: d.task, status: d.status } : null,
+    });
   });
   router.get('/api/warehouses', async (_req, res) => {
     const { rows } = await db.pool.query('SELECT * FROM warehouses ORDER BY id');

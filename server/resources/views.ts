@@ -1,4 +1,5 @@
 import type { Bilingual } from '../../shared/labels.js';
+import { TEAM_STATUS_LABELS, type TeamStatus } from '../../shared/resources.js';
 
 /** Row → API shapes for the organisation's records. */
 
@@ -11,8 +12,10 @@ export interface TeamView {
   headcount: number;
   base: { lat: number; lon: number; address: string };
   contact: { name: string; phone: string };
-  status: string;
+  status: TeamStatus;
+  statusLabel: Bilingual;
   statusSince: string;
+  currentDispatchId: string | null;
 }
 
 export function teamView(r: Record<string, any>): TeamView {
@@ -26,7 +29,9 @@ export function teamView(r: Record<string, any>): TeamView {
     base: { lat: r.base_lat, lon: r.base_lon, address: r.base_address },
     contact: { name: r.contact_name, phone: r.contact_phone },
     status: r.status,
+    statusLabel: TEAM_STATUS_LABELS[r.status as TeamStatus],
     statusSince: (r.status_since as Date).toISOString(),
+    currentDispatchId: r.current_dispatch_id ?? null,
   };
 }
 

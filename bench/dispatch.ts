@@ -1,0 +1,185 @@
+/**
+ * npm run bench:dispatch — material allocation under load against real PostgreSQL.
+ *
+ * 50 concurrent HTTP clients POST /api/incidents/:id/allocations (1 unit each) spread over
+ * 10 incidents (BENCH_INCIDENTS) and 10 stock lines (BENCH_LINES) that together hold fewer units than are requested, so the
+ * lines run dry under contention. Prints allocations/s and latency percentiles, checks zero
+ * oversell (every line at 0, sum of grants = initial stock, no line negative), then runs the
+ * same harness against a read-only request (GET /api/teams/:id: one SELECT) as the reference
+ * and prints the ratio.
+ *
+ * BENCH_DATABASE_URL (or TEST_DATABASE_URL) names an admin connection, default
+ * postgresql://postgres@127.0.0.1:5432/test; the bench creates and drops its own database.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig } from '../server/config.js';
+import { createLogger } from '../server/log.js';
+import { startServer } from '../server/app.js';
+import { AllocationService } from '../server/resources/allocations.js';
+import { AppError } from '../server/http/errors.js';
+
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 12_000);
+const LINES = Number(process.env.BENCH_LINES ?? 10);
+const INCIDENTS = Number(process.env.BENCH_INCIDENTS ?? 10);
+/** Stock is 5/6 of the requests: the last sixth meet empty lines (409), which is the contended case. */
+const UNITS_PER_LINE = Math.floor((REQUESTS * 5) / 6 / LINES);
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+interface RunResult {
+  seconds: number;
+  latencies: number[];
+  statuses: Map<number, number>;
+}
+
+async function harness(total: number, request: (i: number) => Promise<Response>): Promise<RunResult> {
+  const latencies: number[] = [];
+  const statuses = new Map<number, number>();
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        const t0 = performance.now();
+        const res = await request(i);
+        await res.arrayBuffer();
+        latencies.push(performance.now() - t0);
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, latencies, statuses };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function report(name: string, r: RunResult, countedStatus: number[]): number {
+  const sorted = [...r.latencies].sort((a, b) => a - b);
+  const counted = countedStatus.reduce((s, c) => s + (r.statuses.get(c) ?? 0), 0);
+  const perSecond = r.latencies.length / r.seconds;
+  console.log(
+    `${name.padEnd(34)} ${r.latencies.length} requests in ${r.seconds.toFixed(2)} s = ${perSecond.toFixed(0)} req/s` +
+      ` (${(counted / r.seconds).toFixed(0)}/s answered ${countedStatus.join('/')})` +
+      `  p50 ${pct(sorted, 50).toFixed(1)} ms  p99 ${pct(sorted, 99).toFixed(1)} ms  max ${sorted.at(-1)!.toFixed(1)} ms` +
+      `  statuses ${JSON.stringify(Object.fromEntries(r.statuses))}`,
+  );
+  return perSecond;
+}
+
+async function main() {
+  const dbName = `yingji_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'yingji-bench-'));
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    DATABASE_URL: url.toString(),
+    ADMIN_PASSWORD: 'bench-password-123',
+    LOG_LEVEL: 'silent',
+    PLANS_DIR: path.join(ROOT, 'plans'),
+    ORGANISATION_FILE: path.join(ROOT, 'seed/demo-organisation.yaml'),
+    STOCK_WATCH_CRON: 'off',
+    DB_POOL_SIZE: process.env.BENCH_POOL_SIZE ?? '20',
+  });
+  const server = await startServer(config, createLogger('silent'));
+  const pool = server.context.db.pool;
+  try {
+    const login = await fetch(`${server.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: 'bench-password-123' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+
+    const incidents: string[] = [];
+    for (let i = 0; i < INCIDENTS; i++) {
+      const res = await fetch(`${server.url}/api/incidents`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ planId: 'waterlogging-underpass', level: 'II', mode: 'exercise', title: `bench ${i}` }),
+      });
+      incidents.push(((await res.json()) as { incident: { id: string } }).incident.id);
+    }
+    const csv = ['warehouse_id,item,batch,quantity', ...Array.from({ length: LINES }, (_, i) => `W-0${1 + (i % 2)},generator,BENCH-${i},${UNITS_PER_LINE}`)].join('\n');
+    const imported = await fetch(`${server.url}/api/csv/stock`, { method: 'POST', headers, body: JSON.stringify({ csv }) });
+    if (!imported.ok) throw new Error(`stock import failed: ${await imported.text()}`);
+    const { rows: lines } = await pool.query<{ id: string }>(`SELECT id FROM stock_lines WHERE batch LIKE 'BENCH-%' ORDER BY batch`);
+    const initial = lines.length * UNITS_PER_LINE;
+
+    console.log(`Yingji dispatch bench: ${CLIENTS} clients, ${REQUESTS} allocation requests over ${INCIDENTS} incidents and ${LINES} stock lines of ${UNITS_PER_LINE} units, PostgreSQL ${dbName}, pool ${config.DB_POOL_SIZE}`);
+    // Warm-up: connections, JIT, plan caches.
+    await harness(500, () => fetch(`${server.url}/api/teams/T-D01`, { headers }));
+
+    const alloc = await harness(REQUESTS, (i) =>
+      fetch(`${server.url}/api/incidents/${incidents[i % INCIDENTS]}/allocations`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ stockLineId: lines[i % LINES]!.id, quantity: 1 }),
+      }),
+    );
+    const allocRate = report('allocations (POST, 201 or 409)', alloc, [201, 409]);
+    const grantedPerSecond = (alloc.statuses.get(201) ?? 0) / alloc.seconds;
+
+    const ref = await harness(REQUESTS, () => fetch(`${server.url}/api/teams/T-D01`, { headers }));
+    const refRate = report('reference (GET one team, 1 SELECT)', ref, [200]);
+
+    // The same allocation transactions without HTTP (service called in-process): how much is the database's share.
+    const service = new AllocationService(server.context.db, server.context.incidents, server.context.bus);
+    const csv2 = ['warehouse_id,item,batch,quantity', ...Array.from({ length: LINES }, (_, i) => `W-0${1 + (i % 2)},generator,DIRECT-${i},${UNITS_PER_LINE}`)].join('\n');
+    if (!(await fetch(`${server.url}/api/csv/stock`, { method: 'POST', headers, body: JSON.stringify({ csv: csv2 }) })).ok) throw new Error('stock import failed');
+    const { rows: direct } = await pool.query<{ id: string }>(`SELECT id FROM stock_lines WHERE batch LIKE 'DIRECT-%' ORDER BY batch`);
+    const { rows: adminRow } = await pool.query<{ id: string }>(`SELECT id FROM users WHERE username = 'admin'`);
+    const actor = { userId: adminRow[0]!.id, username: 'admin', role: 'commander' as const, teamId: null };
+    const svc = await harness(REQUESTS, async (i) => {
+      try {
+        await service.allocate(actor, incidents[i % INCIDENTS]!, { stockLineId: direct[i % LINES]!.id, quantity: 1 });
+        return new Response(null, { status: 201 });
+      } catch (err) {
+        if (err instanceof AppError) return new Response(null, { status: err.status });
+        throw err;
+      }
+    });
+    report('same allocations, no HTTP', svc, [201, 409]);
+
+    // Zero oversell.
+    const { rows: check } = await pool.query<{ left: number; negative: number; granted: number }>(
+      `SELECT (SELECT coalesce(sum(quantity), 0) FROM stock_lines WHERE batch LIKE 'BENCH-%')::int AS left,
+              (SELECT count(*) FROM stock_lines WHERE quantity < 0)::int AS negative,
+              (SELECT coalesce(sum(a.quantity), 0) FROM allocations a JOIN stock_lines s ON s.id = a.stock_line_id WHERE s.batch LIKE 'BENCH-%')::int AS granted`,
+    );
+    const c = check[0]!;
+    const ok201 = alloc.statuses.get(201) ?? 0;
+    const { rows: directCheck } = await pool.query<{ left: number; granted: number }>(
+      `SELECT (SELECT coalesce(sum(quantity), 0) FROM stock_lines WHERE batch LIKE 'DIRECT-%')::int AS left,
+              (SELECT coalesce(sum(a.quantity), 0) FROM allocations a JOIN stock_lines s ON s.id = a.stock_line_id WHERE s.batch LIKE 'DIRECT-%')::int AS granted`,
+    );
+    const directOversold = directCheck[0]!.left + directCheck[0]!.granted !== initial || directCheck[0]!.granted !== (svc.statuses.get(201) ?? 0);
+    const oversold = directOversold || c.granted + c.left !== initial || c.negative > 0 || ok201 !== c.granted || c.granted > initial;
+    console.log(`stock: initial ${initial}, granted ${c.granted} (201 answers ${ok201}), left ${c.left}, negative lines ${c.negative} → ${oversold ? 'OVERSELL!' : 'zero oversell'}`);
+    console.log(`granted allocations/s: ${grantedPerSecond.toFixed(0)}; ratio allocation/reference throughput: ${(allocRate / refRate).toFixed(2)} (target ≥ 1,000 allocations/s)`);
+    if (oversold || alloc.statuses.size > 2 || [...alloc.statuses.keys()].some((s) => s !== 201 && s !== 409)) process.exitCode = 1;
+  } finally {
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+    const drop = new pg.Client({ connectionString: ADMIN_URL });
+    await drop.connect();
+    await drop.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await drop.end();
+  }
+}
+
+await main();

@@ -1,0 +1,45 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { actorOf } from '../auth/middleware.js';
+import { parseInput } from '../http/validate.js';
+import type { AllocationService } from './allocations.js';
+import { quantitySchema } from './quantities.js';
+
+const allocateBody = z
+  .object({ stockLineId: z.string().min(1).max(64), quantity: quantitySchema, note: z.string().trim().max(1000).optional() })
+  .strict();
+const returnBody = z.object({ quantity: quantitySchema.optional() }).strict();
+const cancelBody = z.object({ reason: z.string().trim().max(1000).optional() }).strict();
+const emptyBody = z.object({}).strict();
+
+/** Material allocations (物资调拨): reserve, issue (出库), deliver, return (入库), cancel. */
+export function allocationRoutes(allocations: AllocationService): Router {
+  const router = Router();
+  router.post('/api/incidents/:id/allocations', async (req, res) => {
+    const body = parseInput(allocateBody, req.body);
+    res.status(201).json({ allocation: await allocations.allocate(actorOf(req), req.params.id, body) });
+  });
+  router.get('/api/incidents/:id/allocations', async (req, res) => {
+    res.json({ allocations: await allocations.listForIncident(actorOf(req), req.params.id) });
+  });
+  router.get('/api/allocations/:id', async (req, res) => {
+    res.json({ allocation: await allocations.get(actorOf(req), req.params.id) });
+  });
+  router.post('/api/allocations/:id/issue', async (req, res) => {
+    parseInput(emptyBody, req.body);
+    res.json({ allocation: await allocations.issue(actorOf(req), req.params.id) });
+  });
+  router.post('/api/allocations/:id/deliver', async (req, res) => {
+    parseInput(emptyBody, req.body);
+    res.json({ allocation: await allocations.deliver(actorOf(req), req.params.id) });
+  });
+  router.post('/api/allocations/:id/return', async (req, res) => {
+    const { quantity } = parseInput(returnBody, req.body);
+    res.json({ allocation: await allocations.return(actorOf(req), req.params.id, quantity) });
+  });
+  router.post('/api/allocations/:id/cancel', async (req, res) => {
+    const { reason } = parseInput(cancelBody, req.body);
+    res.json({ allocation: await allocations.cancel(actorOf(req), req.params.id, reason) });
+  });
+  return router;
+}

@@ -1,0 +1,55 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Database } from '../db/database.js';
+import { actorOf } from '../auth/middleware.js';
+import { AppError } from '../http/errors.js';
+import { parseInput } from '../http/validate.js';
+import type { IncidentService } from '../incidents/incidents.js';
+import { DISPATCH_STATUSES } from '../../shared/resources.js';
+import type { DispatchService } from './dispatches.js';
+import { recommend } from './recommendation.js';
+
+const dispatchBody = z
+  .object({
+    teamId: z.string().min(1).max(64),
+    task: z.string().trim().min(1).max(2000).optional(),
+    location: z
+      .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180), address: z.string().trim().min(1).max(300).optional() })
+      .strict()
+      .optional(),
+    contact: z.object({ name: z.string().trim().min(1).max(64), phone: z.string().regex(/^\+?[0-9-]{5,20}$/) }).strict().optional(),
+  })
+  .strict();
+
+const statusBody = z.object({ status: z.enum(DISPATCH_STATUSES), note: z.string().trim().max(1000).optional() }).strict();
+const myQuery = z.object({ active: z.enum(['true', 'false']).optional() }).strict();
+
+/** Recommendations, dispatch orders (任务单) and the field user's view of his team's orders. */
+export function dispatchRoutes(db: Database, incidents: IncidentService, dispatches: DispatchService): Router {
+  const router = Router();
+  router.get('/api/incidents/:id/recommendations', async (req, res) => {
+    const incident = await incidents.get(actorOf(req), req.params.id);
+    res.json({ recommendations: await recommend(db.pool, incident) });
+  });
+  router.post('/api/incidents/:id/dispatches', async (req, res) => {
+    const body = parseInput(dispatchBody, req.body);
+    res.status(201).json({ dispatch: await dispatches.create(actorOf(req), req.params.id, body) });
+  });
+  router.get('/api/incidents/:id/dispatches', async (req, res) => {
+    res.json({ dispatches: await dispatches.listForIncident(actorOf(req), req.params.id) });
+  });
+  router.get('/api/dispatches/:id', async (req, res) => {
+    res.json({ dispatch: await dispatches.get(actorOf(req), req.params.id) });
+  });
+  router.post('/api/dispatches/:id/status', async (req, res) => {
+    const { status, note } = parseInput(statusBody, req.body);
+    res.json({ dispatch: await dispatches.changeStatus(actorOf(req), req.params.id, status, note) });
+  });
+  router.get('/api/my/dispatches', async (req, res) => {
+    const actor = actorOf(req);
+    const { active } = parseInput(myQuery, req.query, 'query');
+    if (!actor.teamId) throw new AppError('forbidden', 'only field users bound to a team have dispatch orders of their own', { role: actor.role });
+    res.json({ teamId: actor.teamId, dispatches: await dispatches.listForTeam(actor.teamId, { activeOnly: active === 'true' }) });
+  });
+  return router;
+}

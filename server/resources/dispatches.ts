@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import type { Database, Queryable } from '../db/database.js';
+import { withTransaction } from '../db/database.js';
+import { policy, type Actor } from '../auth/policy.js';
+import { AppError } from '../http/errors.js';
+import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentService } from '../incidents/incidents.js';
+import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
+import {
+  DISPATCH_STATUS_LABELS,
+  DISPATCH_TRANSITIONS,
+  type DispatchStatus,
+  type DispatchView,
+  type TeamStatus,
+} from '../../shared/resources.js';
+import { eventActor, incidentForResourceChange, isUniqueViolation, UUID } from './incident-access.js';
+import { resourcePolicy } from './resource-policy.js';
+import { districtCentre } from './district.js';
+
+export interface DispatchInput {
+  teamId: string;
+  task?: string;
+  location?: { lat: number; lon: number; address?: string };
+  contact?: { name: string; phone: string };
+}
+
+/** Which timestamp column records reaching each status. */
+const STATUS_COLUMN: Partial<Record<DispatchStatus, string>> = {
+  acknowledged: 'acknowledged_at',
+  en_route: 'en_route_at',
+  on_scene: 'on_scene_at',
+  released: 'released_at',
+  returned: 'returned_at',
+  cancelled: 'cancelled_at',
+};
+
+/** The team status a dispatch status puts its team in (when it is the team's current dispatch). */
+const TEAM_STATUS_AFTER: Record<DispatchStatus, TeamStatus> = {
+  dispatched: 'dispatched',
+  acknowledged: 'acknowledged',
+  en_route: 'en_route',
+  on_scene: 'on_scene',
+  released: 'released',
+  returned: 'available',
+  cancelled: 'available',
+};
+
+/** Demobilising (release, return, cancel) must still work after the incident is closed. */
+const ALLOWED_ON_CLOSED: readonly DispatchStatus[] = ['released', 'returned', 'cancelled'];
+
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+const SELECT_DISPATCH = `
+  SELECT d.*, t.name_zh AS team_name_zh, t.name_en AS team_name_en, i.title AS incident_title
+  FROM dispatches d JOIN teams t ON t.id = d.team_id JOIN incidents i ON i.id = d.incident_id`;
+
+export function dispatchView(r: Record<string, any>): DispatchView {
+  return {
+    id: r.id,
+    incidentId: r.incident_id,
+    incidentTitle: r.incident_title,
+    teamId: r.team_id,
+    teamName: { zh: r.team_name_zh, en: r.team_name_en },
+    task: r.task,
+    location: { lat: r.location_lat, lon: r.location_lon, address: r.location_address },
+    contact: { name: r.contact_name, phone: r.contact_phone },
+    status: r.status,
+    statusLabel: DISPATCH_STATUS_LABELS[r.status as DispatchStatus],
+    createdAt: r.created_at.toISOString(),
+    createdBy: r.created_by,
+    acknowledgedAt: iso(r.acknowledged_at),
+    enRouteAt: iso(r.en_route_at),
+    onSceneAt: iso(r.on_scene_at),
+    releasedAt: iso(r.released_at),
+    returnedAt: iso(r.returned_at),
+    cancelledAt: iso(r.cancelled_at),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+/**
+ * Dispatch orders (任务单): a team sent to an incident, then acknowledged and moved through
+ * its statuses by the team or HQ. The team row lock plus a partial unique index keep a team on
+ * one incident at a time across every server node.
+ */
+export class DispatchService {
+  constructor(
+    private readonly db: Database,
+    private readonly incidents: IncidentService,
+    private readonly bus: IncidentEventBus,
+  ) {}
+
+  async create(actor: Actor, incidentId: string, input: DispatchInput): Promise<DispatchView> {
+    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+      const incident = await incidentForResourceChange(tx, actor, incidentId);
+      const { rows: teams } = await tx.query('SELECT * FROM teams WHERE id = $1 FOR UPDATE', [input.teamId]);
+      const team = teams[0];
+      if (!team) throw new AppError('not_found', `team ${input.teamId} not found`, { teamId: input.teamId });
+      if (team.status !== 'available' && team.status !== 'released') {
+        throw await this.unavailable(tx, input.teamId, team.status);
+      }
+      const location = input.location ?? (incident.location ? { ...incident.location, address: incident.areaDescription ?? undefined } : await districtCentre(tx));
+      const contact = input.contact ?? (await this.commandCentreContact(tx));
+      const task = input.task ?? `${incident.title}：按指挥部要求赶赴现场处置`;
+      const id = randomUUID();
+      const teamName = { zh: team.name_zh as string, en: team.name_en as string };
+      const orderLocation = { lat: location.lat, lon: location.lon, address: location.address ?? null };
+      // The event first: appendEvent locks the incident row FOR UPDATE; inserting the dispatch before it would take a
+      // FOR KEY SHARE (foreign key) lock on that row, and two dispatches to one incident would deadlock.
+      const event = await appendEvent(tx, {
+        incidentId: incident.id,
+        type: RESOURCE_EVENT_TYPES.dispatchCreated,
+        actor: eventActor(actor),
+        data: { dispatchId: id, teamId: input.teamId, teamName, task, location: orderLocation, contact, teamStatusBefore: team.status },
+      });
+      try {
+        await tx.query('SAVEPOINT dispatch_insert');
+        await tx.query(
+          `INSERT INTO dispatches (id, incident_id, team_id, task, location_lat, location_lon, location_address, contact_name, contact_phone, status, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'dispatched', $10)`,
+          [id, incident.id, input.teamId, task, location.lat, location.lon, location.address ?? null, contact.name, contact.phone, actor.userId],
+        );
+      } catch (err) {
+        if (!isUniqueViolation(err, 'dispatches_one_active_per_team')) throw err;
+        await tx.query('ROLLBACK TO SAVEPOINT dispatch_insert');
+        throw await this.unavailable(tx, input.teamId, team.status);
+      }
+      await tx.query(`UPDATE teams SET status = 'dispatched', status_since = now(), current_dispatch_id = $2 WHERE id = $1`, [input.teamId, id]);
+      const dispatch = await this.mustGet(tx, id);
+      afterCommit(() => this.bus.publish(event));
+      return dispatch;
+    });
+  }
+
+  async changeStatus(actor: Actor, dispatchId: string, to: DispatchStatus, note?: string): Promise<DispatchView> {
+    if (!UUID.test(dispatchId)) throw new AppError('not_found', `dispatch ${dispatchId} not found`, { dispatchId });
+    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+      const { rows } = await tx.query('SELECT * FROM dispatches WHERE id = $1 FOR UPDATE', [dispatchId]);
+      const row = rows[0];
+      const incident = row ? await this.incidents.find(tx, row.incident_id) : undefined;
+      if (!row || !incident || !policy.seeIncident(actor, incident)) throw new AppError('not_found', `dispatch ${dispatchId} not found`, { dispatchId });
+      if (!resourcePolicy.seeDispatch(actor, { teamId: row.team_id })) {
+        throw new AppError('forbidden', `dispatch ${dispatchId} is not an order for your team`, { dispatchId, teamId: actor.teamId });
+      }
+      if (!resourcePolicy.updateDispatch(actor, incident, { teamId: row.team_id }, to)) {
+        throw new AppError('forbidden', `role ${actor.role} may not set this order to ${to}`, { role: actor.role, status: to });
+      }
+      const from = row.status as DispatchStatus;
+      const allowed = DISPATCH_TRANSITIONS[from];
+      if (!allowed.includes(to)) {
+        throw new AppError('illegal_transition', `a dispatch that is ${from} cannot become ${to}`, { from, to, allowed });
+      }
+      if (incident.status !== 'active' && !ALLOWED_ON_CLOSED.includes(to)) {
+        throw new AppError('incident_closed', `incident ${incident.id} is closed; only release, return and cancel remain`, { incidentId: incident.id });
+      }
+      const { rows: teams } = await tx.query('SELECT status, current_dispatch_id FROM teams WHERE id = $1 FOR UPDATE', [row.team_id]);
+      await tx.query(`UPDATE dispatches SET status = $2, ${STATUS_COLUMN[to]} = now(), updated_at = now() WHERE id = $1`, [dispatchId, to]);
+      const teamFollows = teams[0]?.current_dispatch_id === dispatchId;
+      const teamStatus = teamFollows ? TEAM_STATUS_AFTER[to] : (teams[0]?.status as TeamStatus);
+      if (teamFollows) await tx.query('UPDATE teams SET status = $2, status_since = now() WHERE id = $1', [row.team_id, teamStatus]);
+      const event = await appendEvent(tx, {
+        incidentId: incident.id,
+        type: RESOURCE_EVENT_TYPES.dispatchStatusChanged,
+        actor: eventActor(actor),
+        data: { dispatchId, teamId: row.team_id, from, to, teamStatus, note: note ?? null, byRole: actor.role },
+      });
+      afterCommit(() => this.bus.publish(event));
+      return this.mustGet(tx, dispatchId);
+    });
+  }
+
+  async get(actor: Actor, dispatchId: string): Promise<DispatchView> {
+    const dispatch = UUID.test(dispatchId) ? await this.find(this.db.pool, dispatchId) : undefined;
+    if (!dispatch) throw new AppError('not_found', `dispatch ${dispatchId} not found`, { dispatchId });
+    await this.incidents.get(actor, dispatch.incidentId);
+    if (!resourcePolicy.seeDispatch(actor, dispatch)) throw new AppError('forbidden', `dispatch ${dispatchId} is not an order for your team`, { dispatchId, teamId: actor.teamId });
+    return dispatch;
+  }
+
+  async listForIncident(actor: Actor, incidentId: string): Promise<DispatchView[]> {
+    await this.incidents.get(actor, incidentId);
+    const { rows } = await this.db.pool.query(`${SELECT_DISPATCH} WHERE d.incident_id = $1 ORDER BY d.created_at, d.id`, [incidentId]);
+    return rows.map(dispatchView).filter((d) => resourcePolicy.seeDispatch(actor, d));
+  }
+
+  /** A field user's orders: his team's, newest first (a team has at most one active order). */
+  async listForTeam(teamId: string, opts: { activeOnly?: boolean } = {}): Promise<DispatchView[]> {
+    const { rows } = await this.db.pool.query(
+      `${SELECT_DISPATCH} WHERE d.team_id = $1 AND ($2::boolean = false OR d.status NOT IN ('returned', 'cancelled'))
+       ORDER BY d.created_at DESC LIMIT 200`,
+      [teamId, opts.activeOnly ?? false],
+    );
+    return rows.map(dispatchView);
+  }
+
+  async find(db: Queryable, id: string): Promise<DispatchView | undefined> {
+    const { rows } = await db.query(`${SELECT_DISPATCH} WHERE d.id = $1`, [id]);
+    return rows[0] ? dispatchView(rows[0]) : undefined;
+  }
+
+  private async mustGet(db: Queryable, id: string): Promise<DispatchView> {
+    const d = await this.find(db, id);
+    if (!d) throw new Error(`dispatch ${id} vanished inside its own transaction`);
+    return d;
+  }
+
+  private async unavailable(db: Queryable, teamId: string, status: string): Promise<AppError> {
+    const { rows } = await db.query(
+      `SELECT d.id, d.incident_id FROM dispatches d
+       WHERE d.team_id = $1 AND d.status IN ('dispatched', 'acknowledged', 'en_route', 'on_scene') LIMIT 1`,
+      [teamId],
+    );
+    return new AppError('team_unavailable', `team ${teamId} is ${status} and cannot be dispatched until released`, {
+      teamId,
+      status,
+      incidentId: rows[0]?.incident_id ?? null,
+      dispatchId: rows[0]?.id ?? null,
+    });
+  }
+
+  private async commandCentreContact(db: Queryable): Promise<{ name: string; phone: string }> {
+    const { rows } = await db.query<{ value: { name: { zh: string }; dutyPhone: string } }>(`SELECT value FROM settings WHERE key = 'command_centre'`);
+    const cc = rows[0]?.value;
+    return cc ? { name: `${cc.name.zh}值班室`, phone: cc.dutyPhone } : { name: '指挥部值班室', phone: '12350' };
+  }
+}

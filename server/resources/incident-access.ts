@@ -1,0 +1,49 @@
+import type { Queryable } from '../db/database.js';
+import type { Actor } from '../auth/policy.js';
+import type { EventActor } from '../incidents/event-log.js';
+import { policy } from '../auth/policy.js';
+import type { IncidentMode } from '../../shared/labels.js';
+import { AppError } from '../http/errors.js';
+import { resourcePolicy } from './resource-policy.js';
+
+export const eventActor = (a: Actor): EventActor => ({ id: a.userId, name: a.username });
+
+export interface IncidentHead {
+  id: string;
+  title: string;
+  mode: IncidentMode;
+  status: 'active' | 'closed';
+  location: { lat: number; lon: number } | null;
+  areaDescription: string | null;
+}
+
+/**
+ * The incident a dispatch or allocation is made for: visible to the actor (404 otherwise),
+ * steerable by them (403), and still open (409 incident_closed). Reads only the row's head,
+ * not the plan copy: this runs on every allocation.
+ */
+export async function incidentForResourceChange(db: Queryable, actor: Actor, incidentId: string): Promise<IncidentHead> {
+  const { rows } = UUID.test(incidentId)
+    ? await db.query(`SELECT id, title, mode, status, location_lat, location_lon, area->'description'->>'zh' AS area_zh FROM incidents WHERE id = $1`, [incidentId])
+    : { rows: [] };
+  const r = rows[0];
+  if (!r || !policy.seeIncident(actor, r)) throw new AppError('not_found', `incident ${incidentId} not found`, { incidentId });
+  if (!resourcePolicy.dispatch(actor, r)) {
+    throw new AppError('forbidden', `role ${actor.role} may not dispatch teams or allocate materials on this incident`, { role: actor.role });
+  }
+  if (r.status !== 'active') throw new AppError('incident_closed', `incident ${incidentId} is closed`, { incidentId });
+  return {
+    id: r.id,
+    title: r.title,
+    mode: r.mode,
+    status: r.status,
+    location: r.location_lat === null || r.location_lon === null ? null : { lat: r.location_lat, lon: r.location_lon },
+    areaDescription: r.area_zh ?? null,
+  };
+}
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** PostgreSQL unique_violation on a named constraint or index. */
+export const isUniqueViolation = (err: unknown, constraint: string) =>
+  (err as { code?: string; constraint?: string })?.code === '23505' && (err as { constraint?: string }).constraint === constraint;

@@ -1,0 +1,24 @@
+import type { Module, ServerContext } from '../app.js';
+import { AllocationService } from './allocations.js';
+import { allocationRoutes } from './allocation-routes.js';
+import { DispatchService } from './dispatches.js';
+import { dispatchRoutes } from './dispatch-routes.js';
+import { StockWatch } from './stock-watch.js';
+import { stockRoutes } from './stock-routes.js';
+
+/** Teams, dispatch orders, material allocation and the stock watch (the organisation reads stay in routes.ts). */
+export function resourcesModule(ctx: ServerContext): Module {
+  const dispatches = new DispatchService(ctx.db, ctx.incidents, ctx.bus);
+  const allocations = new AllocationService(ctx.db, ctx.incidents, ctx.bus);
+  const watch = new StockWatch(ctx.db, ctx.bus, ctx.log, {
+    schedule: ctx.config.STOCK_WATCH_CRON,
+    expiryWarningDays: ctx.config.STOCK_EXPIRY_WARNING_DAYS,
+    timeZone: ctx.config.TIMEZONE,
+  });
+  return {
+    name: 'resources',
+    routers: [dispatchRoutes(ctx.db, ctx.incidents, dispatches), allocationRoutes(allocations), stockRoutes(ctx.db, watch)],
+    start: () => watch.start(),
+    stop: () => watch.stop(),
+  };
+}
