@@ -1,0 +1,73 @@
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import webpush from 'web-push';
+import type { Config } from '../../config.js';
+import type { Queryable } from '../../db/database.js';
+import { pushOptions, pushPayload } from '../messages.js';
+import type { VapidKeys } from '../vapid.js';
+import type { ChannelSender, ClaimedDelivery, SendOutcome, SentWarning } from './types.js';
+
+/**
+ * Web Push (RFC 8030/8291/8292) through `web-push`. The payload carries a notification tag per
+ * delivery, so a push resent after a crash replaces the shown notification instead of doubling it.
+ */
+export class PushChannel implements ChannelSender {
+  readonly channel = 'push' as const;
+  readonly resendAfterCrash = true;
+  private readonly agent: https.Agent;
+  private prepared = new Map<string, { endpoint: string; p256dh: string; auth: string }>();
+
+  constructor(
+    config: Config,
+    private readonly db: Queryable,
+    private readonly vapid: () => VapidKeys,
+    private readonly subject: string,
+  ) {
+    this.agent = new https.Agent({ keepAlive: true, ...(config.WEB_PUSH_CA_FILE ? { ca: readFileSync(config.WEB_PUSH_CA_FILE) } : {}) });
+  }
+
+  toSink(): boolean {
+    return false;
+  }
+
+  sinkBody(d: ClaimedDelivery, w: SentWarning): string {
+    return this.payload(d, w);
+  }
+
+  private payload(d: ClaimedDelivery, w: SentWarning): string {
+    return pushPayload(w.fields, { exercise: w.mode === 'exercise', msgType: w.msgType, warningId: w.id, identifier: w.identifier, deliveryId: d.id });
+  }
+
+  async prepare(batch: ClaimedDelivery[]): Promise<void> {
+    const { rows } = await this.db.query<{ id: string; endpoint: string; p256dh: string; auth: string }>(
+      'SELECT id::text AS id, endpoint, p256dh, auth FROM push_subscriptions WHERE id::text = ANY($1::text[])',
+      [batch.map((d) => d.target_id)],
+    );
+    this.prepared = new Map(rows.map((r) => [r.id, r]));
+  }
+
+  async send(d: ClaimedDelivery, w: SentWarning): Promise<SendOutcome> {
+    const sub = this.prepared.get(d.target_id);
+    if (!sub) return { kind: 'failed', error: 'subscription removed' };
+    const keys = this.vapid();
+    try {
+      const res = await webpush.sendNotification({ endpoint: sub.endpoint, keys: { p256dh: sub.p256dh, auth: sub.auth } }, this.payload(d, w), {
+        ...pushOptions(w.fields),
+        vapidDetails: { subject: this.subject, publicKey: keys.publicKey, privateKey: keys.privateKey },
+        contentEncoding: 'aes128gcm',
+        agent: this.agent,
+        timeout: 15_000,
+      });
+      return { kind: 'delivered', receipt: { status: res.statusCode, location: res.headers?.location ?? null } };
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 404 || status === 410) {
+        // The browser unsubscribed: forget the subscription (RFC 8030 §7.3).
+        await this.db.query('DELETE FROM push_subscriptions WHERE id::text = $1', [d.target_id]);
+        return { kind: 'failed', error: `push service ${status}: subscription gone (deleted)`, receipt: { status } };
+      }
+      if (status && status >= 400 && status < 500 && status !== 429 && status !== 408) return { kind: 'failed', error: `push service ${status}`, receipt: { status } };
+      return { kind: 'retry', error: `push service ${status ?? 'network'}: ${(err as Error).message}` };
+    }
+  }
+}

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Module, ServerContext } from '../app.js';
+import type { Queryable } from '../db/database.js';
+import { BroadcastChannel } from './channels/broadcast.js';
+import { PushChannel } from './channels/push.js';
+import { SmsChannel } from './channels/sms.js';
+import { ExerciseSinks, parseUrlList } from './exercise-sinks.js';
+import { ProgressReporter } from './progress-reporter.js';
+import { publicBaseUrl } from './public-url.js';
+import { warningRoutes } from './routes.js';
+import { twilioWebhookRoutes } from './twilio-webhook.js';
+import { loadVapidKeys, type VapidKeys } from './vapid.js';
+import { WarningService } from './warnings.js';
+import { OutboxWorker } from './worker.js';
+
+/** Endpoints from BROADCAST_ENDPOINTS / EXERCISE_BROADCAST_ENDPOINTS, kept in step with the config. */
+async function syncEnvEndpoints(db: Queryable, actual: string[], exercise: string[]): Promise<void> {
+  const all = [...actual.map((url) => ({ url, exercise: false })), ...exercise.map((url) => ({ url, exercise: true }))];
+  for (const e of all) {
+    const id = `env-${createHash('sha256').update(e.url).digest('hex').slice(0, 12)}`;
+    await db.query(
+      `INSERT INTO broadcast_endpoints (id, name, url, exercise, source) VALUES ($1, $2, $3, $4, 'env')
+       ON CONFLICT (url) DO UPDATE SET exercise = EXCLUDED.exercise, active = true`,
+      [id, new URL(e.url).host, e.url, e.exercise],
+    );
+  }
+  await db.query(`UPDATE broadcast_endpoints SET active = false WHERE source = 'env' AND NOT (url = ANY($1::text[]))`, [all.map((e) => e.url)]);
+}
+
+/** Warnings: compose → approve → send, CAP 1.2, the outbox and its channels. */
+export function warningsModule(ctx: ServerContext): Module & { service: WarningService; worker: OutboxWorker } {
+  const { config, db, log } = ctx;
+  let server: http.Server | undefined;
+  let vapid: VapidKeys | undefined;
+  const listenUrl = () => {
+    const address = server?.address() as AddressInfo | null | undefined;
+    return address ? `http://127.0.0.1:${address.port}` : null;
+  };
+  const vapidKeys = () => {
+    if (!vapid) throw new Error('VAPID keys not loaded yet');
+    return vapid;
+  };
+  const sinks = new ExerciseSinks(config);
+  const progress = new ProgressReporter(db, ctx.bus, config.WARNING_PROGRESS_INTERVAL_MS, log);
+  const senders = {
+    sms: new SmsChannel(config, () => publicBaseUrl(config, listenUrl)),
+    push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT),
+    broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET),
+  };
+  const worker = new OutboxWorker(db, config, senders, sinks, progress, log.child({ module: 'warnings' }));
+  const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake());
+  return {
+    name: 'warnings',
+    service,
+    worker,
+    routers: [
+      warningRoutes({ db, config, warnings: service, vapid: vapidKeys, listenUrl }),
+      twilioWebhookRoutes(db, config, progress, listenUrl),
+    ],
+    attach(s) {
+      server = s;
+    },
+    async start() {
+      vapid = await loadVapidKeys(db.pool);
+      await syncEnvEndpoints(db.pool, parseUrlList(config.BROADCAST_ENDPOINTS), sinks.broadcastUrls);
+      if (config.WARNING_WORKERS) worker.start();
+      log.info({ sms: senders.sms.toSink() ? 'sink' : 'twilio', workers: config.WARNING_WORKERS, node: worker.nodeId }, 'warnings ready');
+    },
+    async stop() {
+      await worker.stop();
+      progress.stop();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { WARNING_CHANNELS, WARNING_COLOURS, type Bilingual, type WarningChannel, type WarningColour } from './labels.js';
+import { areaSchema, bilingualSchema, type Area } from './plan.js';
+
+/** Who a warning is for: roles and teams of responders, and/or the public subscriber lists in the area. */
+export const warningAudienceSchema = z
+  .object({
+    description: bilingualSchema,
+    roles: z.array(z.string().min(1).max(50)).max(20).optional(),
+    teams: z.array(z.string().min(1).max(50)).max(200).optional(),
+    public: z.boolean().optional(),
+  })
+  .strict();
+
+/** Area as a warning needs it: a polygon or a circle (or both) to target recipients and fill CAP <area>. */
+export const warningAreaSchema = areaSchema.refine((a) => a.polygon !== undefined || a.circle !== undefined, {
+  message: 'an area needs a polygon or a circle',
+});
+
+export const warningFieldsSchema = z
+  .object({
+    colour: z.enum(WARNING_COLOURS),
+    area: warningAreaSchema,
+    audience: warningAudienceSchema,
+    channels: z.array(z.enum(WARNING_CHANNELS)).min(1).max(3),
+    headline: bilingualSchema,
+    text: bilingualSchema,
+    instruction: bilingualSchema.optional(),
+  })
+  .strict();
+
+export type WarningFields = z.infer<typeof warningFieldsSchema>;
+
+/** POST /api/incidents/:id/warnings: a template fills the draft, explicit fields override it. */
+export const draftInputSchema = warningFieldsSchema.partial().extend({ template: z.string().min(1).max(100).optional() }).strict();
+export const editInputSchema = warningFieldsSchema.partial().strict();
+
+export const WARNING_STATUSES = ['draft', 'sent', 'superseded', 'cancelled'] as const;
+export type WarningStatus = (typeof WARNING_STATUSES)[number];
+export const CAP_MSG_TYPES = ['Alert', 'Update', 'Cancel'] as const;
+export type CapMsgType = (typeof CAP_MSG_TYPES)[number];
+
+export const DELIVERY_STATUSES = ['queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'unknown', 'blocked', 'cancelled'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export interface ChannelProgress {
+  channel: WarningChannel;
+  total: number;
+  queued: number;
+  sending: number;
+  sent: number;
+  delivered: number;
+  failed: number;
+  /** Exercise deliveries the worker refused because the target is not a drill sink. */
+  blocked: number;
+  /** SMS whose provider call may or may not have happened (crash during the call): never resent blindly. */
+  unknown: number;
+  cancelled: number;
+  /** delivered / total, in percent. */
+  coveragePercent: number;
+}
+
+export interface WarningProgress {
+  channels: ChannelProgress[];
+  /** Recipients reached on at least one channel / recipients targeted, in percent. */
+  coveragePercent: number;
+  approvedAt: string | null;
+  firstDeliveryMs: number | null;
+  p95DeliveredMs: number | null;
+}
+
+export interface WarningView extends WarningFields {
+  id: string;
+  incidentId: string;
+  mode: 'actual' | 'exercise';
+  status: WarningStatus;
+  msgType: CapMsgType;
+  references: string | null;
+  templateId: string | null;
+  identifier: string | null;
+  authorId: string;
+  approverId: string | null;
+  createdAt: string;
+  updatedAt: string;
+  approvedAt: string | null;
+  delivery: WarningProgress | null;
+}
+
+export type { Area, Bilingual, WarningChannel, WarningColour };
