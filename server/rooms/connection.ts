@@ -1,0 +1,48 @@
+/** One y-websocket client in a room: its socket, who it is and what it may do. */
+import { WebSocket } from 'ws';
+import type { Actor } from '../auth/policy.js';
+
+/** A client that lets this much pile up unsent is too slow to keep; it reconnects and resyncs. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+export class Connection {
+  /** Awareness client ids this connection has announced; removed when it leaves. */
+  readonly awarenessIds = new Set<number>();
+  /** Cleared at each liveness ping, set again by the pong. */
+  alive = true;
+  private toldReadOnly = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly actor: Actor,
+    /** False for observers and on closed incidents: the client's updates are dropped. */
+    public writable: boolean,
+  ) {}
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(message: Uint8Array): void {
+    if (!this.open) return;
+    if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(message, (err) => {
+      if (err) this.ws.terminate();
+    });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === WebSocket.CLOSED || this.ws.readyState === WebSocket.CLOSING) return;
+    this.ws.close(code, reason);
+  }
+
+  /** True the first time only: a read-only client is told once, not for every dropped update. */
+  shouldTellReadOnly(): boolean {
+    if (this.toldReadOnly) return false;
+    this.toldReadOnly = true;
+    return true;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Storage of checklist docs in PostgreSQL: one `checklist_docs` row per incident (snapshot and
+ * seeding lock) and one `checklist_updates` row per accepted update. A doc's state is the
+ * snapshot plus every update row still present; Yjs updates are idempotent and commutative, so
+ * the order of rows does not matter and a row folded twice does no harm.
+ */
+import * as Y from 'yjs';
+import type pg from 'pg';
+import type { Queryable } from '../db/database.js';
+import { withTransaction } from '../db/database.js';
+import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
+import { reconcileChecklist } from './seeding.js';
+import { CHECKLIST_UPDATES_CHANNEL } from './cross-node.js';
+
+export interface StoredUpdate {
+  incidentId: string;
+  update: Uint8Array;
+}
+
+/**
+ * Inserts every update of one tick with a single statement. With `notifyAs` (a node id; real
+ * PostgreSQL), the same statement announces the new rows to the other nodes on commit.
+ */
+export async function insertUpdates(db: Queryable, updates: StoredUpdate[], notifyAs: string | null = null): Promise<void> {
+  if (updates.length === 0) return;
+  const values = [updates.map((u) => u.incidentId), updates.map((u) => Buffer.from(u.update.buffer, u.update.byteOffset, u.update.byteLength))];
+  if (!notifyAs) {
+    // Prepared once per connection: this statement runs for every tick with edits.
+    await db.query({ name: 'checklist_insert_updates', text: 'INSERT INTO checklist_updates (incident_id, update) SELECT * FROM unnest($1::uuid[], $2::bytea[])', values });
+    return;
+  }
+  await db.query({
+    name: 'checklist_insert_updates_notify',
+    text: `WITH inserted AS (
+             INSERT INTO checklist_updates (incident_id, update) SELECT * FROM unnest($1::uuid[], $2::bytea[]) RETURNING id, incident_id
+           )
+           SELECT pg_notify('${CHECKLIST_UPDATES_CHANNEL}', $3::text || ' ' || incident_id::text || ' ' ||
+                            CASE WHEN count(*) > 400 THEN '*' ELSE string_agg(id::text, ',') END)
+           FROM inserted GROUP BY incident_id`,
+    values: [...values, notifyAs],
+  });
+}
+
+/** The stored updates with these ids, or null when some are gone (compacted): then read the whole doc. */
+export async function readUpdates(db: Queryable, ids: number[]): Promise<Buffer[] | null> {
+  const { rows } = await db.query<{ update: Buffer }>('SELECT update FROM checklist_updates WHERE id = ANY($1::bigint[])', [ids]);
+  return rows.length === ids.length ? rows.map((r) => r.update) : null;
+}
+
+/** Everything stored for a doc: the snapshot and every update row. */
+export async function readAllUpdates(db: Queryable, incidentId: string): Promise<Buffer[]> {
+  const { rows } = await db.query<{ snapshot: Buffer | null }>('SELECT snapshot FROM checklist_docs WHERE incident_id = $1', [incidentId]);
+  const updates = (await readUpdateRows(db, incidentId)).map((r) => r.update);
+  return rows[0]?.snapshot ? [rows[0].snapshot, ...updates] : updates;
+}
+
+/** Creates the doc row if needed and locks it for the rest of the transaction. */
+async function lockDocRow(tx: Queryable, incidentId: string): Promise<{ snapshot: Buffer | null; reconciled_level: string | null }> {
+  await tx.query('INSERT INTO checklist_docs (incident_id) VALUES ($1) ON CONFLICT (incident_id) DO NOTHING', [incidentId]);
+  const { rows } = await tx.query<{ snapshot: Buffer | null; reconciled_level: string | null }>(
+    'SELECT snapshot, reconciled_level FROM checklist_docs WHERE incident_id = $1 FOR UPDATE',
+    [incidentId],
+  );
+  return rows[0]!;
+}
+
+async function readUpdateRows(tx: Queryable, incidentId: string): Promise<{ id: number; update: Buffer }[]> {
+  const { rows } = await tx.query<{ id: number; update: Buffer }>(
+    'SELECT id, update FROM checklist_updates WHERE incident_id = $1 ORDER BY id',
+    [incidentId],
+  );
+  return rows;
+}
+
+function buildDoc(snapshot: Buffer | null, updates: { update: Buffer }[]): Y.Doc {
+  const doc = new Y.Doc();
+  doc.transact(() => {
+    if (snapshot) Y.applyUpdate(doc, snapshot);
+    for (const row of updates) Y.applyUpdate(doc, row.update);
+  });
+  return doc;
+}
+
+export interface ReconciledDoc {
+  incident: IncidentRecord;
+  doc: Y.Doc;
+  /** The update reconciliation stored (already in `doc`), or null when nothing was missing. */
+  diff: Uint8Array | null;
+}
+
+/**
+ * Loads an incident's doc under its row lock and reconciles it with the incident's current level,
+ * storing what reconciliation added in the same transaction. Concurrent callers, on this node or
+ * another, queue on the lock and find nothing left to add: the checklist is seeded exactly once.
+ * Returns null for an unknown incident (and stores nothing).
+ */
+export async function loadReconciled(pool: pg.Pool, incidents: IncidentService, incidentId: string, notifyAs: string | null = null): Promise<ReconciledDoc | null> {
+  return withTransaction(pool, async (tx) => {
+    if (!(await incidents.find(tx, incidentId))) return null;
+    const row = await lockDocRow(tx, incidentId);
+    // Read the incident again under the lock: a level change committed while we waited counts.
+    const incident = (await incidents.find(tx, incidentId))!;
+    const doc = buildDoc(row.snapshot, await readUpdateRows(tx, incidentId));
+    const before = Y.encodeStateVector(doc);
+    const changed = reconcileChecklist(doc, { plan: incident.plan, level: incident.level, activatedAt: incident.activatedAt });
+    let diff: Uint8Array | null = null;
+    if (changed) {
+      diff = Y.encodeStateAsUpdate(doc, before);
+      await insertUpdates(tx, [{ incidentId, update: diff }], notifyAs);
+    }
+    if (changed || row.reconciled_level !== incident.level) {
+      await tx.query('UPDATE checklist_docs SET reconciled_level = $2 WHERE incident_id = $1', [incidentId, incident.level]);
+    }
+    return { incident, doc, diff };
+  });
+}
+
+/**
+ * Folds an incident's update rows into its snapshot and deletes exactly the rows it folded
+ * (a row committed meanwhile, even with a lower id, stays). Returns the number of rows folded.
+ */
+export async function compactDoc(pool: pg.Pool, incidentId: string): Promise<number> {
+  return withTransaction(pool, async (tx) => {
+    const { rows: docRows } = await tx.query<{ snapshot: Buffer | null }>(
+      'SELECT snapshot FROM checklist_docs WHERE incident_id = $1 FOR UPDATE',
+      [incidentId],
+    );
+    if (!docRows[0]) return 0;
+    const updates = await readUpdateRows(tx, incidentId);
+    if (updates.length === 0) return 0;
+    const doc = buildDoc(docRows[0].snapshot, updates);
+    const snapshot = Y.encodeStateAsUpdate(doc);
+    doc.destroy();
+    await tx.query('UPDATE checklist_docs SET snapshot = $2, compacted_at = now() WHERE incident_id = $1', [incidentId, Buffer.from(snapshot)]);
+    await tx.query('DELETE FROM checklist_updates WHERE id = ANY($1::bigint[])', [updates.map((u) => u.id)]);
+    return updates.length;
+  });
+}
+
+/** Incidents with more than `threshold` update rows waiting to be compacted. */
+export async function incidentsToCompact(db: Queryable, threshold: number, limit = 20): Promise<string[]> {
+  const { rows } = await db.query<{ incident_id: string }>(
+    `SELECT incident_id FROM checklist_updates GROUP BY incident_id HAVING count(*) > $1 ORDER BY count(*) DESC LIMIT $2`,
+    [threshold, limit],
+  );
+  return rows.map((r) => r.incident_id);
+}
+
+/** The stored doc as it would load (for tests and tools): snapshot plus every update row. */
+export async function readStoredDoc(db: Queryable, incidentId: string): Promise<Y.Doc> {
+  const { rows } = await db.query<{ snapshot: Buffer | null }>('SELECT snapshot FROM checklist_docs WHERE incident_id = $1', [incidentId]);
+  return buildDoc(rows[0]?.snapshot ?? null, await readUpdateRows(db, incidentId));
+}

@@ -1,0 +1,356 @@
+/**
+ * The live checklist endpoint: `ws://HOST:PORT/yjs/<incidentId>?token=…`, speaking the
+ * y-websocket protocol so the stock WebsocketProvider works unchanged.
+ *
+ * Admission happens before the WebSocket exists: token, then incident visibility. A refused
+ * client gets the upgrade and an immediate close with a 44xx code (permanent for the stock
+ * client), and never a document byte. Rooms load on first admission and unload when their last
+ * client has left and their last write committed.
+ */
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Module, ServerContext } from '../app.js';
+import type { Actor } from '../auth/policy.js';
+import { policy } from '../auth/policy.js';
+import { EVENT_TYPES, type IncidentEvent } from '../../shared/events.js';
+import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
+import { Connection } from './connection.js';
+import { randomUUID } from 'node:crypto';
+import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
+import { compactDoc, incidentsToCompact, loadReconciled, readAllUpdates, readUpdates } from './doc-store.js';
+import { ChannelListener, CHECKLIST_UPDATES_CHANNEL, parseUpdateNotice } from './cross-node.js';
+import { decodeClientMessage } from './protocol.js';
+import { Room } from './room.js';
+import { UpdateWriter } from './update-writer.js';
+import { VerifiedTokenCache } from './token-cache.js';
+
+export const YJS_PATH_PREFIX = '/yjs/';
+
+interface RoomEntry {
+  loading: Promise<Room | null>;
+  room: Room | null;
+  /** Clients between "room requested" and "joined or refused": the room stays loaded for them. */
+  admitting: number;
+}
+
+export interface RoomStats {
+  rooms: number;
+  connections: number;
+  loading: number;
+  writes: UpdateWriter['stats'];
+}
+
+const instances = new WeakMap<ServerContext, RoomsModule>();
+
+/** The rooms module of a running server (tests and the benchmark read its stats). */
+export function roomsOf(context: ServerContext): RoomsModule {
+  const module = instances.get(context);
+  if (!module) throw new Error('the rooms module is not part of this server');
+  return module;
+}
+
+export function roomsModule(context: ServerContext): RoomsModule {
+  const module = new RoomsModule(context);
+  instances.set(context, module);
+  return module;
+}
+
+export class RoomsModule implements Module {
+  readonly name = 'rooms';
+  readonly upgradePaths = [YJS_PATH_PREFIX];
+  private readonly wss: WebSocketServer;
+  private readonly entries = new Map<string, RoomEntry>();
+  private readonly writer: UpdateWriter;
+  private readonly background = new Set<Promise<unknown>>();
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  private compacting = false;
+  /** Identifies this node in update notifications; null when there is no other node to tell (embedded database). */
+  private readonly nodeId: string | null;
+  private listener: ChannelListener | undefined;
+  private readonly tokens: VerifiedTokenCache;
+
+  constructor(private readonly ctx: ServerContext) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.YJS_MAX_MESSAGE_BYTES, perMessageDeflate: false });
+    this.nodeId = ctx.db.embedded ? null : randomUUID();
+    this.tokens = new VerifiedTokenCache(ctx.tokens);
+    this.writer = new UpdateWriter(ctx.db, ctx.bus, this.nodeId);
+  }
+
+  /** True when rooms on other nodes are kept in step through PostgreSQL notifications. */
+  get crossNode(): boolean {
+    return this.nodeId !== null;
+  }
+
+  attach(server: http.Server): void {
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '').split('?', 1)[0]!;
+      if (!path.startsWith(YJS_PATH_PREFIX)) return; // Socket.IO's, or nobody's
+      socket.on('error', () => undefined);
+      this.track(
+        this.admit(req, socket, head).catch((err) => {
+          this.ctx.log.error({ err }, 'yjs admission failed');
+          socket.destroy();
+        }),
+      );
+    });
+    this.ctx.bus.on('event', this.onIncidentEvent);
+  }
+
+  async start(): Promise<void> {
+    if (this.nodeId) {
+      this.listener = new ChannelListener(
+        this.ctx.db.url,
+        { [CHECKLIST_UPDATES_CHANNEL]: this.onUpdateNotice, [INCIDENT_EVENTS_CHANNEL]: this.onIncidentNotice },
+        () => this.resyncAll(),
+        this.ctx.log,
+      );
+      await this.listener.start();
+      this.resyncAll(); // rooms loaded before the LISTEN was in place
+    }
+    const { YJS_PING_INTERVAL_MS, YJS_COMPACT_INTERVAL_MS } = this.ctx.config;
+    this.timers.push(setInterval(() => this.pingAll(), YJS_PING_INTERVAL_MS).unref());
+    this.timers.push(setInterval(() => this.track(this.compactBusyDocs()), YJS_COMPACT_INTERVAL_MS).unref());
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.ctx.bus.off('event', this.onIncidentEvent);
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.listener?.stop();
+    for (const entry of this.entries.values()) entry.room?.destroy(YJS_CLOSE_CODES.goingAway, 'server shutting down');
+    this.entries.clear();
+    await this.writer.flushed();
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  stats(): RoomStats {
+    let connections = 0;
+    let loading = 0;
+    for (const entry of this.entries.values()) {
+      if (entry.room) connections += entry.room.conns.size;
+      else loading++;
+    }
+    return { rooms: this.entries.size, connections, loading, writes: { ...this.writer.stats } };
+  }
+
+  /** Seeds or reconciles an incident's checklist with its current level (idempotent). */
+  async reconcile(incidentId: string): Promise<void> {
+    const result = await loadReconciled(this.ctx.db.pool, this.ctx.incidents, incidentId, this.nodeId);
+    if (!result) return;
+    result.doc.destroy();
+    const room = this.entries.get(incidentId)?.room;
+    if (!room || room.isDestroyed) return;
+    if (result.incident.lastSeq >= room.incident.lastSeq) room.updateIncident(result.incident);
+    if (result.diff) room.applyStored(result.diff);
+  }
+
+  /** Folds stored updates into snapshots for the docs that collected many. */
+  async compactBusyDocs(): Promise<number> {
+    if (this.compacting || this.stopping) return 0;
+    this.compacting = true;
+    let folded = 0;
+    try {
+      for (const id of await incidentsToCompact(this.ctx.db.pool, this.ctx.config.YJS_COMPACT_AFTER_UPDATES)) {
+        if (this.stopping) break;
+        folded += await compactDoc(this.ctx.db.pool, id);
+      }
+    } catch (err) {
+      this.ctx.log.error({ err }, 'checklist compaction failed');
+    } finally {
+      this.compacting = false;
+    }
+    return folded;
+  }
+
+  private async admit(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let incidentId: string;
+    try {
+      incidentId = decodeURIComponent(url.pathname.slice(YJS_PATH_PREFIX.length));
+    } catch {
+      return this.refuse(req, socket, head, YJS_CLOSE_CODES.notFound, 'no such incident');
+    }
+    const token = url.searchParams.get('token');
+    const actor: Actor | null = token ? await this.tokens.verify(token) : null;
+    if (!actor) return this.refuse(req, socket, head, YJS_CLOSE_CODES.unauthorized, token ? 'invalid or expired token' : 'missing token');
+    if (this.stopping) return this.refuse(req, socket, head, YJS_CLOSE_CODES.goingAway, 'server shutting down');
+
+    const entry = this.acquire(incidentId);
+    entry.admitting++;
+    let room: Room | null = null;
+    try {
+      try {
+        room = await entry.loading;
+      } catch (err) {
+        this.ctx.log.error({ err, incidentId }, 'loading checklist doc failed');
+        return this.refuse(req, socket, head, YJS_CLOSE_CODES.storageFailed, 'could not load the checklist; retry');
+      }
+      if (room?.isDestroyed) return this.refuse(req, socket, head, YJS_CLOSE_CODES.goingAway, 'room reloading; reconnect');
+      if (!room || !policy.seeIncident(actor, room.incident)) {
+        return this.refuse(req, socket, head, YJS_CLOSE_CODES.notFound, 'no such incident');
+      }
+      const joined = room;
+      if (!socket.readable || !socket.writable) return void socket.destroy();
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.connect(ws, joined, actor));
+    } finally {
+      entry.admitting--;
+      room?.releaseIfIdle();
+    }
+  }
+
+  private connect(ws: WebSocket, room: Room, actor: Actor): void {
+    const conn = new Connection(ws, actor, false);
+    conn.writable = room.mayEdit(conn);
+    ws.on('error', () => undefined);
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('close', () => room.leave(conn));
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      let message;
+      try {
+        if (!isBinary) throw new Error('text frame: the y-websocket protocol is binary');
+        message = decodeClientMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      } catch (err) {
+        this.ctx.log.warn({ incidentId: room.incidentId, user: actor.username, err: (err as Error).message }, 'malformed yjs frame; closing that connection');
+        conn.close(YJS_CLOSE_CODES.malformedMessage, 'malformed message');
+        return;
+      }
+      try {
+        room.handle(conn, message);
+      } catch (err) {
+        this.ctx.log.warn({ incidentId: room.incidentId, user: actor.username, err }, 'yjs message rejected; closing that connection');
+        conn.close(YJS_CLOSE_CODES.malformedMessage, 'message rejected');
+      }
+    });
+    room.join(conn);
+  }
+
+  /** Completes the upgrade only to close at once with a code the stock client understands. */
+  private refuse(req: http.IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): void {
+    if (!socket.readable || !socket.writable) return void socket.destroy();
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => undefined);
+      ws.close(code, reason);
+    });
+  }
+
+  private acquire(incidentId: string): RoomEntry {
+    const existing = this.entries.get(incidentId);
+    if (existing) return existing;
+    const entry: RoomEntry = { room: null, admitting: 0, loading: Promise.resolve(null) };
+    entry.loading = this.load(incidentId, entry);
+    this.entries.set(incidentId, entry);
+    return entry;
+  }
+
+  private async load(incidentId: string, entry: RoomEntry): Promise<Room | null> {
+    try {
+      const loaded = await loadReconciled(this.ctx.db.pool, this.ctx.incidents, incidentId, this.nodeId);
+      if (!loaded || this.stopping) {
+        loaded?.doc.destroy();
+        this.forget(incidentId, entry);
+        return null;
+      }
+      const room = new Room(incidentId, loaded.incident, loaded.doc, this.writer, this.ctx.log, (r, forced) => this.release(r, forced));
+      entry.room = room;
+      return room;
+    } catch (err) {
+      this.forget(incidentId, entry);
+      throw err;
+    }
+  }
+
+  private forget(incidentId: string, entry: RoomEntry): void {
+    if (this.entries.get(incidentId) === entry) this.entries.delete(incidentId);
+  }
+
+  private release(room: Room, forced: { code: number; reason: string } | null): void {
+    const entry = this.entries.get(room.incidentId);
+    if (entry?.room === room) {
+      if (!forced && entry.admitting > 0) return;
+      this.entries.delete(room.incidentId);
+    }
+    room.destroy(forced?.code, forced?.reason);
+    if (!forced && !this.stopping) this.track(compactDoc(this.ctx.db.pool, room.incidentId).catch((err) => this.ctx.log.error({ err }, 'checklist compaction failed')));
+  }
+
+  private readonly onIncidentEvent = (event: IncidentEvent) => {
+    if (this.stopping) return;
+    if (event.type === EVENT_TYPES.incidentClosed) {
+      // Read-only at once, before the database round trip below.
+      const room = this.entries.get(event.incidentId)?.room;
+      if (room && !room.isDestroyed) room.updateIncident({ ...room.incident, status: 'closed' });
+    }
+    if (event.type === EVENT_TYPES.incidentActivated || event.type === EVENT_TYPES.incidentLevelChanged || event.type === EVENT_TYPES.incidentClosed) {
+      this.track(
+        this.reconcile(event.incidentId).catch((err) => this.ctx.log.error({ err, incidentId: event.incidentId }, 'checklist reconciliation failed; it runs again when the doc loads')),
+      );
+    }
+  };
+
+  /** Another node stored updates: relay them to this node's clients of that doc. */
+  private readonly onUpdateNotice = (payload: string) => {
+    const notice = parseUpdateNotice(payload);
+    if (!notice || notice.nodeId === this.nodeId) return;
+    const room = this.entries.get(notice.incidentId)?.room;
+    if (room && !room.isDestroyed) this.track(this.pullStored(room, notice.ids));
+  };
+
+  /** An incident changed on another node (level, close): refresh what this node's clients may do. */
+  private readonly onIncidentNotice = (payload: string) => {
+    const [incidentId, seq] = payload.split(':');
+    const room = incidentId ? this.entries.get(incidentId)?.room : undefined;
+    if (room && !room.isDestroyed && Number(seq) > room.incident.lastSeq) this.track(this.refreshIncident(room));
+  };
+
+  private async pullStored(room: Room, ids: number[] | null): Promise<void> {
+    try {
+      const updates = (ids && (await readUpdates(this.ctx.db.pool, ids))) ?? (await readAllUpdates(this.ctx.db.pool, room.incidentId));
+      if (room.isDestroyed) return;
+      for (const update of updates) room.applyStored(update);
+    } catch (err) {
+      this.ctx.log.error({ err, incidentId: room.incidentId }, 'pulling checklist updates of another node failed');
+    }
+  }
+
+  private async refreshIncident(room: Room): Promise<void> {
+    const incident = await this.ctx.incidents.find(this.ctx.db.pool, room.incidentId);
+    if (incident && !room.isDestroyed && incident.lastSeq >= room.incident.lastSeq) room.updateIncident(incident);
+  }
+
+  /** After missed notifications: bring every loaded room up to what is stored. */
+  private resyncAll(): void {
+    for (const entry of this.entries.values()) {
+      const room = entry.room;
+      if (!room || room.isDestroyed) continue;
+      this.track(this.pullStored(room, null));
+      this.track(this.refreshIncident(room).catch(() => undefined));
+    }
+  }
+
+  private pingAll(): void {
+    for (const entry of this.entries.values()) {
+      for (const conn of entry.room?.conns ?? []) {
+        if (!conn.alive) {
+          conn.ws.terminate();
+          continue;
+        }
+        conn.alive = false;
+        try {
+          conn.ws.ping();
+        } catch {
+          conn.ws.terminate();
+        }
+      }
+    }
+  }
+
+  private track<T>(p: Promise<T>): void {
+    const tracked = p.catch(() => undefined).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
+}

@@ -1,0 +1,60 @@
+/** Real y-websocket clients for the rooms tests (not a test file itself). */
+import * as Y from 'yjs';
+import WebSocket from 'ws';
+import { WebsocketProvider } from 'y-websocket';
+import { CHECKLIST_ARRAY } from '../shared/checklist.js';
+
+// Each WebsocketProvider adds a process 'exit' listener; many clients in one process are expected here.
+process.setMaxListeners(0);
+
+export interface YClient {
+  doc: Y.Doc;
+  provider: WebsocketProvider;
+  closes: { code: number; reason: string }[];
+  items(): Y.Array<Y.Map<any>>;
+  item(id: string): Y.Map<any> | undefined;
+  destroy(): void;
+}
+
+export function yjsOrigin(httpUrl: string): string {
+  return httpUrl.replace(/^http/, 'ws') + '/yjs';
+}
+
+/** The stock WebsocketProvider, as a browser would use it (BroadcastChannel off: all clients share one process here). */
+export function connectClient(httpUrl: string, incidentId: string, token: string | undefined, opts: { doc?: Y.Doc; awareness?: boolean } = {}): YClient {
+  const doc = opts.doc ?? new Y.Doc();
+  const provider = new WebsocketProvider(yjsOrigin(httpUrl), incidentId, doc, {
+    params: token ? { token } : {},
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    disableBc: true,
+    connect: false,
+  });
+  if (opts.awareness === false) provider.awareness.setLocalState(null);
+  const closes: { code: number; reason: string }[] = [];
+  provider.on('connection-close', (event) => {
+    if (event) closes.push({ code: event.code, reason: event.reason });
+  });
+  provider.connect();
+  return {
+    doc,
+    provider,
+    closes,
+    items: () => doc.getArray<Y.Map<any>>(CHECKLIST_ARRAY),
+    item: (id) => doc.getArray<Y.Map<any>>(CHECKLIST_ARRAY).toArray().find((m) => m.get('id') === id),
+    destroy() {
+      provider.destroy();
+      doc.destroy();
+    },
+  };
+}
+
+/** Polls until the condition holds; fails with the message after the deadline. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, message: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${message}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export const synced = (c: YClient) => waitFor(() => c.provider.synced, 'client synced');

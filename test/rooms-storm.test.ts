@@ -1,0 +1,75 @@
+import { rm } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../server/config.js';
+import { createLogger } from '../server/log.js';
+import { startServer, type RunningServer } from '../server/app.js';
+import { roomsOf } from '../server/rooms/module.js';
+import { Api } from './helpers/api.js';
+import { createTestDatabase } from './helpers/database.js';
+import { ADMIN_PASSWORD, tempDir, testEnv } from './helpers/server.js';
+import { connectClient, waitFor, type YClient } from './rooms-helpers.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('reconnect storm', () => {
+  it('after a restart every client re-syncs, and refused or dropped connections leak no doc, room or timer', async () => {
+    const dataDir = await tempDir();
+    const database = await createTestDatabase();
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }), () => database.drop());
+    const env = testEnv(dataDir, database.url);
+    const start = (port: number) => {
+      const config = loadConfig({ ...env, PORT: String(port) });
+      return startServer(config, createLogger(config.LOG_LEVEL));
+    };
+    let server: RunningServer = await start(0);
+    cleanups.push(() => server.close());
+    const admin = await new Api(server.url).login('admin', ADMIN_PASSWORD);
+    const { body } = await admin.post('/api/incidents', { planId: 'highrise-complex-fire', level: 'II', mode: 'actual' });
+    const id = body.incident.id as string;
+    const timersBefore = timers();
+
+    const good: YClient[] = Array.from({ length: 120 }, () => connectClient(server.url, id, admin.token));
+    // Clients that are refused again and again while the storm goes on.
+    const refused: YClient[] = [
+      ...Array.from({ length: 20 }, () => connectClient(server.url, id, 'bad-token')),
+      ...Array.from({ length: 20 }, () => connectClient(server.url, '0b1d9a52-4a7e-4c1e-9d7a-000000000000', admin.token)),
+    ];
+    cleanups.push(async () => [...good, ...refused].forEach((c) => c.destroy()));
+    await waitFor(() => good.every((c) => c.provider.synced && c.items().length > 0), 'all connected', 60_000);
+    good[0]!.items().get(0).set('status', 'doing');
+    await waitFor(() => good.every((c) => c.items().get(0).get('status') === 'doing'), 'edit everywhere', 60_000);
+
+    const port = server.port;
+    await server.close();
+    await waitFor(() => good.every((c) => !c.provider.wsconnected), 'all dropped');
+    server = await start(port);
+    // Edits made while the server was down are not lost either.
+    good[1]!.items().get(1).set('status', 'doing');
+    await waitFor(
+      () => good.every((c) => c.provider.synced && c.items().get(0).get('status') === 'doing' && c.items().get(1).get('status') === 'doing'),
+      'every client re-synced after the restart',
+      60_000,
+    );
+    const rooms = roomsOf(server.context);
+    expect(rooms.stats()).toMatchObject({ rooms: 1, connections: good.length, loading: 0 });
+    // Refused clients were refused again after the restart and then gave up (44xx is permanent), having received nothing.
+    await waitFor(() => refused.every((c) => !c.provider.shouldConnect), 'refused clients gave up', 60_000);
+    expect(refused.every((c) => c.items().length === 0 && c.closes.every((e) => e.code === 4401 || e.code === 4404 || e.code === 1006))).toBe(true);
+
+    const room = (rooms as any).entries.get(id).room;
+    for (const c of [...good, ...refused]) c.destroy();
+    await waitFor(() => rooms.stats().rooms === 0, 'room unloaded after the last client left');
+    // The unloaded room freed its doc and stopped its awareness timer.
+    expect(room.doc.isDestroyed).toBe(true);
+    expect(room.awareness._checkInterval._destroyed).toBe(true);
+    expect(rooms.stats().connections).toBe(0);
+    // The providers' own timers are gone with them; what is left is the server's fixed set.
+    // (ws keeps a close-handshake timer of up to 30 s per socket.)
+    await waitFor(() => timers() <= timersBefore, `timers back to ${timersBefore} (now ${timers()})`, 60_000);
+  }, 240_000);
+});
