@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds the web client (dist/client) when its sources changed, for the e2e tests and served pages.
+    globalSetup: ['test/helpers/client-build.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',

@@ -16,8 +16,15 @@ import { incidentRoutes } from './incidents/routes.js';
 import { readOrganisationSeed } from './resources/seed-file.js';
 import { seedOrganisationIfEmpty } from './resources/seed.js';
 import { resourceRoutes } from './resources/routes.js';
+import { resourcesModule } from './resources/module.js';
 import { createHttpApp } from './http/app.js';
 import { healthRoutes } from './http/health.js';
+import { liveModule } from './live/module.js';
+import { roomsModule } from './rooms/module.js';
+import { warningsModule } from './warnings/module.js';
+import { fieldModule } from './field/module.js';
+import { webModule } from './web/module.js';
+import { idempotencyRoutes } from './http/idempotency.js';
 
 /** What every module is given: the shared services of one server node. */
 export interface ServerContext {
@@ -36,6 +43,8 @@ export interface Module {
   routers?: Router[];
   /** Attach to the HTTP server (WebSocket upgrades, Socket.IO) before it listens. */
   attach?(server: http.Server): void;
+  /** Path prefixes whose WebSocket upgrades this module handles; any other upgrade is refused. */
+  upgradePaths?: string[];
   /** Start background work after the server listens. */
   start?(): Promise<void> | void;
   /** Stop in reverse order on shutdown: close sockets, finish flushing, stop workers. */
@@ -69,7 +78,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const incidents = new IncidentService(db, plans, bus);
   const context: ServerContext = { config, log, db, plans, tokens, bus, incidents };
 
-  const modules: Module[] = [];
+  const modules: Module[] = [liveModule(context), resourcesModule(context), roomsModule(context), warningsModule(context), fieldModule(context), webModule(context)];
 
   const app = createHttpApp({
     log,
@@ -77,6 +86,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     routers: [
       healthRoutes(db, startedAt),
       authRoutes(db, tokens),
+      idempotencyRoutes(db),
       planRoutes(plans),
       incidentRoutes(db, incidents),
       resourceRoutes(db),
@@ -85,6 +95,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const server = http.createServer(app);
   for (const m of modules) m.attach?.(server);
+  refuseUnclaimedUpgrades(server, modules.flatMap((m) => m.upgradePaths ?? []));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -109,4 +120,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log.info('Yingji stopped');
     })());
   return { url, port, context, close };
+}
+
+/** Socket.IO runs with destroyUpgrade off (so /yjs/ upgrades live), so upgrades no module claims must be closed here. */
+function refuseUnclaimedUpgrades(server: http.Server, prefixes: string[]): void {
+  server.on('upgrade', (req: http.IncomingMessage, socket: import('node:stream').Duplex) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (prefixes.some((p) => path.startsWith(p))) return;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
 }

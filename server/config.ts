@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import cron from 'node-cron';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -28,6 +29,52 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   TRUST_PROXY: bool.default(false),
+  // Live checklist (Yjs) rooms.
+  YJS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  YJS_COMPACT_AFTER_UPDATES: z.coerce.number().int().min(1).default(200),
+  YJS_COMPACT_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+  YJS_PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+  // Live feed (Socket.IO): largest client message, how long a dropped connection can recover, abuse limit.
+  LIVE_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+  LIVE_RECOVERY_WINDOW_MS: z.coerce.number().int().min(0).default(120_000),
+  LIVE_MAX_BAD_MESSAGES: z.coerce.number().int().min(1).default(20),
+  // a node not heard from for this long is dead: its people leave presence
+  LIVE_NODE_TTL_MS: z.coerce.number().int().min(300).default(30_000),
+  // resources: stock watch (node-cron expression in TIMEZONE, or "off")
+  STOCK_WATCH_CRON: z
+    .string()
+    .refine((v) => v === 'off' || cron.validate(v), 'must be a cron expression (e.g. "0 * * * *") or "off"')
+    .default('0 * * * *'),
+  STOCK_EXPIRY_WARNING_DAYS: z.coerce.number().int().min(0).max(3650).default(60),
+  // Warnings (issue 5): two-person approval, public URL for callbacks, channels, outbox tuning.
+  WARNING_TWO_PERSON: bool.default(true),
+  PUBLIC_URL: z.string().url().optional(),
+  TWILIO_ACCOUNT_SID: z.string().min(1).optional(),
+  TWILIO_AUTH_TOKEN: z.string().min(1).optional(),
+  TWILIO_FROM: z.string().min(1).optional(),
+  TWILIO_API_BASE_URL: z.string().url().optional(),
+  BROADCAST_ENDPOINTS: z.string().optional(),
+  BROADCAST_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  EXERCISE_BROADCAST_ENDPOINTS: z.string().optional(),
+  EXERCISE_SMS_NUMBERS: z.string().optional(),
+  VAPID_SUBJECT: z.string().min(1).default('mailto:yingji@localhost'),
+  WEB_PUSH_CA_FILE: z.string().min(1).optional(),
+  WARNING_WORKERS: bool.default(true),
+  WARNING_RATE_SMS: z.coerce.number().positive().default(20),
+  WARNING_RATE_PUSH: z.coerce.number().positive().default(500),
+  WARNING_RATE_BROADCAST: z.coerce.number().positive().default(50),
+  WARNING_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),
+  WARNING_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
+  WARNING_RETRY_BASE_MS: z.coerce.number().int().min(1).default(2000),
+  WARNING_CLAIM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  WARNING_POLL_MS: z.coerce.number().int().min(10).default(250),
+  WARNING_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(2000),
+  // Web client (issue 6): a tile server of the deployment's own ({z}/{x}/{y}); without it the offline basemap only.
+  MAP_TILE_URL: z
+    .string()
+    .refine((v) => /^https?:\/\/.+\{z\}.*\{x\}.*\{y\}/.test(v) || /^\/.+\{z\}.*\{x\}.*\{y\}/.test(v), 'must be an http(s) or /path URL template with {z}, {x} and {y}')
+    .optional(),
+  MAP_TILE_ATTRIBUTION: z.string().max(300).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

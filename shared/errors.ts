@@ -16,8 +16,26 @@ export const ERROR_CODES = {
   level_not_in_plan: { status: 422, description: 'The plan defines no such response level.' },
   unknown_plan: { status: 422, description: 'No plan with that id is loaded.' },
   unknown_team: { status: 422, description: 'The teamId given for a field user does not exist.' },
+  // live feed (Socket.IO); statuses are nominal, these travel in acks and live:error events
+  unknown_event: { status: 400, description: 'The live feed does not know that Socket.IO event.' },
+  too_many_bad_messages: { status: 429, description: 'Too many refused live-feed messages on one connection; the server closes it.' },
+  // resources (teams, dispatch, stock)
+  insufficient_stock: { status: 409, description: 'Not enough stock on that line; details.available says how much is left.' },
+  team_unavailable: { status: 409, description: 'The team is working another incident (or not ready); details.status and details.incidentId say where.' },
+  illegal_transition: { status: 409, description: 'That status change is not allowed from the current status; details.allowed lists the legal next ones.' },
   payload_too_large: { status: 413, description: 'The request body is over the size limit.' },
   unsupported_media_type: { status: 415, description: 'Send bodies as application/json.' },
+  unknown_template: { status: 422, description: 'The incident\'s plan level has no warning template with that id.' },
+  warning_not_draft: { status: 409, description: 'Only a draft warning can be edited or approved.' },
+  warning_not_sent: { status: 409, description: 'Only a sent, current warning can be updated or cancelled.' },
+  two_person_rule: { status: 403, description: 'Two-person rule: the approver of a warning must not be its author.' },
+  empty_audience: { status: 422, description: 'The warning reaches nobody on any of its channels.' },
+  text_too_long: { status: 422, description: 'A warning text is over a channel limit (SMS segments, push payload size).' },
+  invalid_signature: { status: 403, description: 'A webhook signature (X-Twilio-Signature) does not verify.' },
+  invalid_csv: { status: 422, description: 'A CSV import has a bad row; details.line names it and nothing was imported.' },
+  // idempotency (Idempotency-Key header on POST)
+  idempotency_key_reused: { status: 422, description: 'This Idempotency-Key was already used for a different request (method, path or body).' },
+  idempotency_in_progress: { status: 409, description: 'A request with this Idempotency-Key is still running; retry later with the same key.' },
   internal: { status: 500, description: 'An unexpected server error; it is logged, nothing was half-written.' },
   unavailable: { status: 503, description: 'The server or its database is not ready (see /healthz).' },
 } as const satisfies Record<string, { status: number; description: string }>;

@@ -18,3 +18,35 @@ export const EVENT_TYPES = {
   incidentLevelChanged: 'incident.level_changed',
   incidentClosed: 'incident.closed',
 } as const;
+
+/** Event types written by the warnings module (issue 5). */
+export const WARNING_EVENT_TYPES = {
+  drafted: 'warning.drafted',
+  edited: 'warning.edited',
+  approved: 'warning.approved',
+  deliveryProgress: 'warning.delivery_progress',
+} as const;
+
+/** Event types written by the resources module (teams, dispatch, materials). */
+export const RESOURCE_EVENT_TYPES = {
+  dispatchCreated: 'dispatch.created',
+  dispatchStatusChanged: 'dispatch.status_changed',
+  allocationCreated: 'allocation.created',
+  allocationIssued: 'allocation.issued',
+  allocationDelivered: 'allocation.delivered',
+  allocationReturned: 'allocation.returned',
+  allocationCancelled: 'allocation.cancelled',
+  stockAlert: 'stock.alert',
+} as const;
+
+/** Event types written by the field module (issue 6). */
+export const FIELD_EVENT_TYPES = {
+  /** A situation report (现场情况): data `reportId, teamId, role, text, location`. */
+  report: 'field.report',
+} as const;
+
+/** Event types written by the live checklist (rooms module, issue 3). */
+export const CHECKLIST_EVENT_TYPES = {
+  /** An item entered done/skipped or was reopened: data `itemId, text, from, to, by, dueAt, minutesLate`. */
+  itemStatus: 'checklist.item_status',
+} as const;

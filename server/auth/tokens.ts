@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 import type { Queryable } from '../db/database.js';
 import type { Role } from '../../shared/roles.js';
@@ -32,6 +32,8 @@ export async function loadTokenSecret(db: Queryable, configured?: string): Promi
 }
 
 export function createTokenService(secret: Uint8Array, ttlHours: number): TokenService {
+  // A KeyObject made once: with raw bytes jose re-imports the key on every call (milliseconds each).
+  const key = createSecretKey(secret);
   return {
     async issue(claims) {
       const exp = Math.floor(Date.now() / 1000 + ttlHours * 3600);
@@ -41,12 +43,12 @@ export function createTokenService(secret: Uint8Array, ttlHours: number): TokenS
         .setIssuer(ISSUER)
         .setIssuedAt()
         .setExpirationTime(exp)
-        .sign(secret);
+        .sign(key);
       return { token, expiresAt: new Date(exp * 1000).toISOString() };
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, secret, { issuer: ISSUER, algorithms: ['HS256'] });
+        const { payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: ['HS256'] });
         if (typeof payload.sub !== 'string') return null;
         return {
           userId: payload.sub,

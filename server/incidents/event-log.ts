@@ -10,6 +10,9 @@ export interface EventActor {
   name: string;
 }
 
+/** PostgreSQL NOTIFY channel: `incidentId:seq` for each committed entry. */
+export const INCIDENT_EVENTS_CHANNEL = 'yingji_incident_events';
+
 /** The first link of an incident's chain. */
 export function genesisHash(incidentId: string): string {
   return createHash('sha256').update(`yingji:incident:${incidentId}`).digest('hex');
@@ -62,7 +65,9 @@ export async function appendEvent(
   input: { incidentId: string; type: string; actor: EventActor | null; data: Record<string, unknown> },
 ): Promise<IncidentEvent> {
   const { rows } = await tx.query<{ last_seq: number; last_hash: string }>(
-    'SELECT last_seq, last_hash FROM incidents WHERE id = $1 FOR UPDATE',
+    // NO KEY UPDATE: serialises appends without conflicting with the FOR KEY SHARE locks that
+    // inserting rows which reference the incident (dispatches, allocations, warnings) takes.
+    'SELECT last_seq, last_hash FROM incidents WHERE id = $1 FOR NO KEY UPDATE',
     [input.incidentId],
   );
   const head = rows[0];
@@ -84,7 +89,12 @@ export async function appendEvent(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     [event.incidentId, event.seq, event.type, event.at, event.actor?.id ?? null, event.actor?.name ?? null, JSON.stringify(event.data), event.prevHash, event.hash],
   );
-  await tx.query('UPDATE incidents SET last_seq = $2, last_hash = $3 WHERE id = $1', [event.incidentId, event.seq, event.hash]);
+  // pg_notify is delivered at commit (never on rollback) to every node's live feed (server/live/cross-node.ts).
+  await tx.query(
+    `UPDATE incidents SET last_seq = $2, last_hash = $3 WHERE id = $1
+     RETURNING pg_notify('${INCIDENT_EVENTS_CHANNEL}', id::text || ':' || last_seq)`,
+    [event.incidentId, event.seq, event.hash],
+  );
   return event;
 }
 
@@ -148,8 +158,8 @@ export async function verifyChain(db: Queryable, incidentId: string): Promise<Ch
 
 /**
  * Committed events, in order, for in-process subscribers (the live feed, reactions of other
- * modules). Across nodes the live feed's Socket.IO adapter carries them; the log in PostgreSQL
- * stays the truth that late or reconnecting clients read from.
+ * modules). Other nodes learn of them through the NOTIFY above; the log in PostgreSQL stays the
+ * truth that late or reconnecting clients read from.
  */
 export class IncidentEventBus extends EventEmitter<{ event: [IncidentEvent] }> {
   publish(event: IncidentEvent): void {

@@ -1,0 +1,213 @@
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { get, post, errorText } from '../common/api.js';
+import { bi, formatTime, t, useLang } from '../common/i18n.js';
+import { ExerciseBanner, Panel, useNow } from '../common/ui.js';
+import { useLiveFeed } from '../common/live.js';
+import type { Session } from '../common/session.js';
+import type { IncidentView } from '../../../shared/incidents.js';
+import type { IncidentEvent } from '../../../shared/events.js';
+import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, type Bilingual, type ResponseLevel } from '../../../shared/labels.js';
+import { ChecklistPanel } from './ChecklistPanel.js';
+import { TimelinePanel } from './TimelinePanel.js';
+import { DispatchesPanel, RecommendationsPanel, StockPanel, useResources } from './ResourcesPanels.js';
+import { WarningsPanel } from './WarningsPanel.js';
+import { MapView, type MapMarker } from './MapView.js';
+import { ROLE_LABELS } from '../../../shared/roles.js';
+
+/** Stands in until the incident is loaded, so the board's hooks run in the same order every render. */
+const PLACEHOLDER = { id: '', status: 'closed', mode: 'actual', level: 'IV' } as IncidentView;
+
+export interface IncidentDetail {
+  incident: IncidentView;
+  plan: { command: { units: { id: string; name: Bilingual }[] }; warningTemplates: { id: string; colour: string; headline?: Bilingual }[] } & Record<string, any>;
+}
+
+/** Bumped by live events so the panels refetch what the server decided. */
+export interface Refresh {
+  dispatches: number;
+  allocations: number;
+  warnings: number;
+  teams: number;
+}
+
+/** The incident board: everything about one incident, live. */
+export function Board(props: { incidentId: string; session: Session; wall: boolean }) {
+  useLang();
+  const { incidentId, session } = props;
+  const [detail, setDetail] = useState<IncidentDetail | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [refresh, setRefresh] = useState<Refresh>({ dispatches: 0, allocations: 0, warnings: 0, teams: 0 });
+
+  const load = useCallback(() => {
+    get<IncidentDetail>(`/api/incidents/${incidentId}`)
+      .then(setDetail)
+      .catch((e) => setError(errorText(e)));
+  }, [incidentId]);
+  useEffect(load, [load]);
+
+  const onEvent = useCallback(
+    (e: IncidentEvent) => {
+      if (e.type.startsWith('incident.')) load();
+      setRefresh((r) => ({
+        dispatches: r.dispatches + (e.type.startsWith('dispatch.') ? 1 : 0),
+        allocations: r.allocations + (e.type.startsWith('allocation.') || e.type.startsWith('stock.') ? 1 : 0),
+        warnings: r.warnings + (e.type.startsWith('warning.') ? 1 : 0),
+        teams: r.teams + (e.type.startsWith('dispatch.') ? 1 : 0),
+      }));
+    },
+    [load],
+  );
+  const feed = useLiveFeed(incidentId, session.token, onEvent);
+  const [checklistConnected, setChecklistConnected] = useState(false);
+  const incident = detail?.incident ?? feed.incident;
+  const resources = useResources({ incident: incident ?? PLACEHOLDER, session, refresh });
+  const units = useMemo(() => new Map((detail?.plan.command.units ?? []).map((u) => [u.id, u.name])), [detail]);
+
+  if (error) return <main class="board"><p class="error">{error}</p></main>;
+  if (!incident) return <main class="board"><p class="muted">{t('加载中…', 'Loading…')}</p></main>;
+  return (
+    <>
+      {incident.mode === 'exercise' && <ExerciseBanner />}
+      <main class={`board ${incident.status === 'closed' ? 'closed' : ''}`}>
+        <IncidentHeader incident={incident} session={session} onChanged={load} presence={feed.presence} liveConnected={feed.connected} checklistConnected={checklistConnected} />
+        <div class="board-grid">
+          <div class="col">
+            <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} units={units} readOnly={incident.status === 'closed' || session.user.role === 'observer'} wall={props.wall} />
+            <RecommendationsPanel r={resources} />
+          </div>
+          <div class="col side">
+            <BoardMap incident={incident} refresh={refresh} />
+            <DispatchesPanel r={resources} />
+            <TimelinePanel events={feed.events} />
+            <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
+            <StockPanel r={resources} />
+          </div>
+        </div>
+      </main>
+    </>
+  );
+}
+
+function IncidentHeader(props: {
+  incident: IncidentView;
+  session: Session;
+  onChanged: () => void;
+  presence: { userId: string; username: string; role: keyof typeof ROLE_LABELS; connections: number }[];
+  liveConnected: boolean;
+  checklistConnected: boolean;
+}) {
+  const { incident, session } = props;
+  const now = useNow(1000);
+  const [level, setLevel] = useState<ResponseLevel>(incident.level);
+  const [reason, setReason] = useState('');
+  const [confirmClose, setConfirmClose] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => setLevel(incident.level), [incident.level]);
+  const canSteer = session.user.role === 'commander' || (session.user.role === 'controller' && incident.mode === 'exercise');
+  const open = incident.status === 'active';
+  const changeLevel = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      await post(`/api/incidents/${incident.id}/level`, { level, ...(reason.trim() ? { reason: reason.trim() } : {}) });
+      setReason('');
+      props.onChanged();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  const close = async () => {
+    setError(null);
+    try {
+      await post(`/api/incidents/${incident.id}/close`, {});
+      setConfirmClose(false);
+      props.onChanged();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return (
+    <header class="incident-header">
+      <div class="title">
+        <h1>
+          {incident.mode === 'exercise' && <span class="badge ex">{bi(INCIDENT_MODE_LABELS.exercise)}</span>} {incident.title}
+        </h1>
+        <div class="meta">
+          <span class="level-badge" data-testid="incident-level">{bi(RESPONSE_LEVEL_LABELS[incident.level])}</span>
+          <span class={`badge ${open ? 'bad' : ''}`} data-testid="incident-status">{open ? t('处置中', 'Active') : t('响应已终止', 'Closed')}</span>
+          <span class="muted">
+            {bi(incident.planTitle)} · {t('启动于', 'activated')} {formatTime(incident.activatedAt, true)} · {t('已持续', 'running')}{' '}
+            {Math.floor((now - new Date(incident.activatedAt).getTime()) / 60000)} {t('分钟', 'min')}
+          </span>
+          <span class={`badge ${props.liveConnected && props.checklistConnected ? 'ok' : 'bad'}`}>{props.liveConnected && props.checklistConnected ? t('实时连接', 'Live') : t('连接中断', 'Disconnected')}</span>
+        </div>
+        <div class="presence" aria-label={t('在线人员', 'Who is here')} data-testid="presence">
+          {t('在线', 'Here')}:{' '}
+          {props.presence.map((m) => (
+            <span key={m.userId} class="badge" title={bi(ROLE_LABELS[m.role])}>
+              {m.username}
+              {m.connections > 1 ? ` ×${m.connections}` : ''}
+            </span>
+          ))}
+        </div>
+      </div>
+      {canSteer && open && (
+        <form class="steer" onSubmit={changeLevel} aria-label={t('调整响应级别', 'Change response level')}>
+          <select aria-label={t('响应级别', 'Level')} value={level} onChange={(e) => setLevel(e.currentTarget.value as ResponseLevel)} name="level">
+            {incident.levels.map((l) => (
+              <option key={l} value={l}>
+                {bi(RESPONSE_LEVEL_LABELS[l])}
+              </option>
+            ))}
+          </select>
+          <input aria-label={t('理由', 'Reason')} placeholder={t('理由', 'Reason')} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+          <button type="submit" disabled={level === incident.level}>
+            {t('调整级别', 'Change level')}
+          </button>
+          {confirmClose ? (
+            <>
+              <button type="button" class="danger" onClick={close}>
+                {t('确认终止响应', 'Confirm close')}
+              </button>
+              <button type="button" onClick={() => setConfirmClose(false)}>
+                {t('取消', 'Cancel')}
+              </button>
+            </>
+          ) : (
+            <button type="button" class="danger" onClick={() => setConfirmClose(true)}>
+              {t('响应终止', 'Close incident')}
+            </button>
+          )}
+        </form>
+      )}
+      {error && <p class="error" role="alert">{error}</p>}
+    </header>
+  );
+}
+
+function BoardMap(props: { incident: IncidentView; refresh: Refresh }) {
+  const [markers, setMarkers] = useState<MapMarker[]>([]);
+  useEffect(() => {
+    Promise.all([get('/api/teams'), get('/api/warehouses'), get('/api/shelters'), get(`/api/incidents/${props.incident.id}/dispatches`).catch(() => ({ dispatches: [] }))])
+      .then(([teams, warehouses, shelters, dispatches]) => {
+        const working = new Set<string>((dispatches.dispatches ?? []).filter((d: any) => !['returned', 'cancelled'].includes(d.status)).map((d: any) => d.teamId));
+        const m: MapMarker[] = [];
+        if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: props.incident.title });
+        for (const w of warehouses.warehouses ?? []) if (w.location) m.push({ id: w.id, kind: 'warehouse', lat: w.location.lat, lon: w.location.lon, label: `${w.id} ${bi(w.name)}` });
+        for (const s of shelters.shelters ?? []) if (s.location) m.push({ id: s.id, kind: 'shelter', lat: s.location.lat, lon: s.location.lon, label: `${s.id} ${bi(s.name)}` });
+        for (const tm of teams.teams ?? []) if (tm.base && (working.has(tm.id) || tm.status !== 'available')) m.push({ id: tm.id, kind: 'team', lat: tm.base.lat, lon: tm.base.lon, label: `${tm.id} ${bi(tm.name)}`, status: tm.status });
+        setMarkers(m);
+      })
+      .catch(() => {});
+  }, [props.incident.id, props.refresh.teams]);
+  const center: [number, number] | undefined = props.incident.location ? [props.incident.location.lat, props.incident.location.lon] : undefined;
+  return (
+    <Panel title={t('态势图', 'Map')} id="map">
+      <MapView markers={markers} center={center} class="board-map" />
+      <p class="legend muted">
+        <span class="dot incident" /> {t('事发地', 'Incident')} <span class="dot team" /> {t('出动队伍', 'Teams working')} <span class="dot warehouse" /> {t('物资库', 'Warehouses')}{' '}
+        <span class="dot shelter" /> {t('避难场所', 'Shelters')}
+      </p>
+    </Panel>
+  );
+}

@@ -1,0 +1,167 @@
+import { useEffect, useState } from 'preact/hooks';
+import { get, post, errorText } from '../common/api.js';
+import { bi, formatTime, t, useLang } from '../common/i18n.js';
+import { Panel } from '../common/ui.js';
+import type { Session } from '../common/session.js';
+import type { IncidentView } from '../../../shared/incidents.js';
+import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, type Bilingual, type IncidentMode, type ResponseLevel } from '../../../shared/labels.js';
+import { MapView } from './MapView.js';
+
+interface PlanSummary {
+  id: string;
+  title: Bilingual;
+  hazard: string;
+  levels: { level: ResponseLevel; activationCriteria: Bilingual[]; checklistItems: number }[];
+}
+
+/** Incident list (active / closed, actual / exercise) and activation of a plan. */
+export function IncidentList(props: { session: Session }) {
+  useLang();
+  const [status, setStatus] = useState<'active' | 'closed'>('active');
+  const [mode, setMode] = useState<'' | IncidentMode>('');
+  const [incidents, setIncidents] = useState<IncidentView[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    const q = new URLSearchParams({ status, ...(mode ? { mode } : {}) });
+    get<{ incidents: IncidentView[] }>(`/api/incidents?${q}`)
+      .then((r) => setIncidents(r.incidents))
+      .catch((e) => setError(errorText(e)));
+  }, [status, mode]);
+  const canActivate = ['commander', 'staff', 'controller'].includes(props.session.user.role);
+  return (
+    <main class="list-page">
+      <Panel
+        title={t('事件', 'Incidents')}
+        id="incidents"
+        extra={
+          <div class="filters" role="group" aria-label={t('筛选', 'Filter')}>
+            <select aria-label={t('状态', 'Status')} value={status} onChange={(e) => setStatus(e.currentTarget.value as 'active' | 'closed')}>
+              <option value="active">{t('处置中', 'Active')}</option>
+              <option value="closed">{t('已终止', 'Closed')}</option>
+            </select>
+            <select aria-label={t('类型', 'Mode')} value={mode} onChange={(e) => setMode(e.currentTarget.value as '' | IncidentMode)}>
+              <option value="">{t('实战与演练', 'Actual and exercise')}</option>
+              <option value="actual">{bi(INCIDENT_MODE_LABELS.actual)}</option>
+              <option value="exercise">{bi(INCIDENT_MODE_LABELS.exercise)}</option>
+            </select>
+          </div>
+        }
+      >
+        {error && <p class="error">{error}</p>}
+        {incidents && incidents.length === 0 && <p class="muted">{t('暂无事件', 'No incidents')}</p>}
+        <ul class="incident-list">
+          {incidents?.map((i) => (
+            <li key={i.id}>
+              <a href={`#/incidents/${i.id}`} data-testid="incident-link">
+                {i.mode === 'exercise' && <span class="badge ex">演练 EXERCISE</span>} <strong>{i.title}</strong>
+                <span class="badge warn">{bi(RESPONSE_LEVEL_LABELS[i.level])}</span>
+                <span class="muted">
+                  {bi(i.planTitle)} · {formatTime(i.activatedAt, true)}
+                </span>
+              </a>
+            </li>
+          ))}
+        </ul>
+      </Panel>
+      {canActivate && <ActivateForm session={props.session} />}
+    </main>
+  );
+}
+
+function ActivateForm(props: { session: Session }) {
+  const [plans, setPlans] = useState<PlanSummary[]>([]);
+  const [planId, setPlanId] = useState('');
+  const [level, setLevel] = useState<ResponseLevel | ''>('');
+  const [mode, setMode] = useState<IncidentMode>(props.session.user.role === 'controller' ? 'exercise' : 'actual');
+  const [title, setTitle] = useState('');
+  const [location, setLocation] = useState<{ lat: number; lon: number } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    get<{ plans: PlanSummary[] }>('/api/plans')
+      .then((r) => setPlans(r.plans))
+      .catch((e) => setError(errorText(e)));
+  }, []);
+  const plan = plans.find((p) => p.id === planId);
+  const levelInfo = plan?.levels.find((l) => l.level === level);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (!plan || !level) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const body: Record<string, unknown> = { planId, level, mode };
+      if (title.trim()) body.title = title.trim();
+      if (location) body.location = location;
+      const r = await post<{ incident: IncidentView }>('/api/incidents', body);
+      window.location.hash = `#/incidents/${r.incident.id}`;
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Panel title={t('启动预案', 'Activate a plan')} id="activate" class="activate">
+      <form onSubmit={submit} class="activate-form">
+        <label>
+          {t('预案', 'Plan')}
+          <select name="plan" value={planId} required onChange={(e) => (setPlanId(e.currentTarget.value), setLevel(''))}>
+            <option value="">{t('— 选择预案 —', '— choose a plan —')}</option>
+            {plans.map((p) => (
+              <option key={p.id} value={p.id}>
+                {bi(p.title)}
+              </option>
+            ))}
+          </select>
+        </label>
+        {plan && (
+          <fieldset class="levels">
+            <legend>{t('响应级别（启动条件）', 'Response level (activation criteria)')}</legend>
+            {plan.levels.map((l) => (
+              <label key={l.level} class={`level-option ${level === l.level ? 'chosen' : ''}`}>
+                <span>
+                  <input type="radio" name="level" value={l.level} checked={level === l.level} onChange={() => setLevel(l.level)} required />{' '}
+                  <strong>{bi(RESPONSE_LEVEL_LABELS[l.level])}</strong> <span class="muted">({l.checklistItems} {t('项', 'items')})</span>
+                </span>
+                <ul>
+                  {l.activationCriteria.map((c, i) => (
+                    <li key={i}>{bi(c)}</li>
+                  ))}
+                </ul>
+              </label>
+            ))}
+          </fieldset>
+        )}
+        <fieldset class="modes">
+          <legend>{t('类型', 'Mode')}</legend>
+          {(['actual', 'exercise'] as const).map((m) => (
+            <label key={m} class="inline">
+              <input type="radio" name="mode" value={m} checked={mode === m} onChange={() => setMode(m)} /> {bi(INCIDENT_MODE_LABELS[m])}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          {t('标题（可选）', 'Title (optional)')}
+          <input name="title" value={title} maxLength={200} onInput={(e) => setTitle(e.currentTarget.value)} />
+        </label>
+        <div>
+          <p class="muted">
+            {t('在地图上点击选择事发地点：', 'Click the map to set the location: ')}
+            <span data-testid="picked-location">{location ? `${location.lat.toFixed(4)}, ${location.lon.toFixed(4)}` : t('未选择', 'not set')}</span>
+          </p>
+          <MapView class="pick-map" markers={location ? [{ id: 'pick', kind: 'pick', lat: location.lat, lon: location.lon, label: t('事发地点', 'Location') }] : []} onPick={(lat, lon) => setLocation({ lat, lon })} />
+        </div>
+        {levelInfo && (
+          <p class="muted">
+            {t('将生成检查单', 'Checklist items')}: {levelInfo.checklistItems}
+          </p>
+        )}
+        {error && <p class="error" role="alert">{error}</p>}
+        <button type="submit" class="primary" disabled={busy || !plan || !level}>
+          {t('启动响应', 'Activate')}
+        </button>
+      </form>
+    </Panel>
+  );
+}

@@ -1,0 +1,121 @@
+import { useEffect, useState } from 'preact/hooks';
+import { get, post, errorText } from '../common/api.js';
+import { bi, formatTime, t } from '../common/i18n.js';
+import { Panel } from '../common/ui.js';
+import type { Session } from '../common/session.js';
+import type { IncidentView } from '../../../shared/incidents.js';
+import type { WarningView } from '../../../shared/warnings.js';
+import { WARNING_CHANNEL_LABELS, WARNING_COLOUR_LABELS } from '../../../shared/labels.js';
+import type { IncidentDetail } from './Board.js';
+import { ConfirmButton } from './ResourcesPanels.js';
+
+const STATUS: Record<string, { zh: string; en: string }> = {
+  draft: { zh: '草稿', en: 'Draft' },
+  sent: { zh: '已发布', en: 'Sent' },
+  superseded: { zh: '已更新', en: 'Superseded' },
+  cancelled: { zh: '已解除', en: 'Cancelled' },
+};
+
+/** Warnings: draft from the plan's template → approve (two-person rule) → delivery counters per channel. */
+export function WarningsPanel(props: { incident: IncidentView; detail: IncidentDetail | null; session: Session; refresh: number }) {
+  const { incident } = props;
+  const [warnings, setWarnings] = useState<WarningView[]>([]);
+  const [template, setTemplate] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const templates = props.detail?.plan.warningTemplates ?? [];
+  const role = props.session.user.role;
+  const canDraft = ['commander', 'staff', 'controller'].includes(role) && incident.status === 'active';
+  const reload = () =>
+    get<{ warnings: WarningView[] }>(`/api/incidents/${incident.id}/warnings`)
+      .then((r) => setWarnings(r.warnings))
+      .catch(() => {});
+  useEffect(() => void reload(), [incident.id, props.refresh]);
+  const act = async (fn: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await fn();
+      await reload();
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  return (
+    <Panel title={t('预警信息发布', 'Warnings')} id="warnings">
+      {canDraft && (
+        <form
+          class="row"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (template) void act(() => post(`/api/incidents/${incident.id}/warnings`, { template }));
+          }}
+        >
+          <select aria-label={t('预警模板', 'Template')} value={template} onChange={(e) => setTemplate(e.currentTarget.value)} name="template">
+            <option value="">{t('— 选择模板 —', '— template —')}</option>
+            {templates.map((tp) => (
+              <option key={tp.id} value={tp.id}>
+                {tp.id} · {bi(WARNING_COLOUR_LABELS[tp.colour as keyof typeof WARNING_COLOUR_LABELS])}
+              </option>
+            ))}
+          </select>
+          <button type="submit" disabled={!template}>
+            {t('生成草稿', 'Draft')}
+          </button>
+        </form>
+      )}
+      {error && <p class="error" role="alert">{error}</p>}
+      {warnings.length === 0 && <p class="muted">{t('暂无预警', 'No warnings')}</p>}
+      {warnings.map((w) => (
+        <article key={w.id} class={`warning colour-${w.colour}`} data-warning={w.id} data-status={w.status}>
+          <h4>
+            <span class={`swatch ${w.colour}`} /> {bi(w.headline)} <span class="badge">{t(STATUS[w.status]!.zh, STATUS[w.status]!.en)}</span>
+          </h4>
+          <p class="small">{bi(w.text)}</p>
+          <p class="muted small">
+            {w.channels.map((c) => bi(WARNING_CHANNEL_LABELS[c])).join(' · ')} · {t('起草', 'drafted')} {formatTime(w.createdAt)}
+            {w.approvedAt && ` · ${t('签发', 'approved')} ${formatTime(w.approvedAt)}`}
+          </p>
+          {w.status === 'draft' && canDraft && (
+            <ConfirmButton
+              testid="approve-warning"
+              label={t('审核签发', 'Approve and send')}
+              confirm={t('确认签发', 'Confirm approval')}
+              onConfirm={() => act(() => post(`/api/warnings/${w.id}/approve`, {}))}
+            />
+          )}
+          {w.delivery && (
+            <table class="delivery" data-testid="delivery">
+              <thead>
+                <tr>
+                  <th>{t('渠道', 'Channel')}</th>
+                  <th>{t('总数', 'Total')}</th>
+                  <th>{t('排队', 'Queued')}</th>
+                  <th>{t('已发', 'Sent')}</th>
+                  <th>{t('送达', 'Delivered')}</th>
+                  <th>{t('失败', 'Failed')}</th>
+                  <th>{t('覆盖', 'Coverage')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {w.delivery.channels.map((c) => (
+                  <tr key={c.channel}>
+                    <td>{bi(WARNING_CHANNEL_LABELS[c.channel])}</td>
+                    <td>{c.total}</td>
+                    <td>{c.queued + c.sending}</td>
+                    <td>{c.sent}</td>
+                    <td>{c.delivered}</td>
+                    <td>{c.failed + c.unknown + c.blocked}</td>
+                    <td>{c.coveragePercent.toFixed(0)}%</td>
+                  </tr>
+                ))}
+                <tr class="total">
+                  <td colSpan={6}>{t('总覆盖率（任一渠道送达）', 'Coverage (reached on any channel)')}</td>
+                  <td data-testid="coverage">{w.delivery.coveragePercent.toFixed(0)}%</td>
+                </tr>
+              </tbody>
+            </table>
+          )}
+        </article>
+      ))}
+    </Panel>
+  );
+}

@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, ADMIN_PASSWORD, type TestServer } from './helpers/server.js';
+import { collectErrors, DESKTOP, launchBrowser, loginThroughForm, PHONE, screenshot, type Browser, type BrowserContext, type Page } from './helpers/browser.js';
+
+/**
+ * End to end in the system's Chromium: the command-centre board and the field app (phone
+ * viewport, service worker, IndexedDB, offline queue) against one real server.
+ */
+describe('web client end to end', () => {
+  let srv: TestServer;
+  let browser: Browser;
+  let hq: BrowserContext;
+  let phone: BrowserContext;
+  let board: Page;
+  let field: Page;
+  let incidentId: string;
+  let teamId: string;
+  const fieldUser = { username: 'e2e.field', password: 'password-123' };
+
+  beforeAll(async () => {
+    srv = await startTestServer();
+    browser = await launchBrowser();
+    hq = await browser.newContext(DESKTOP);
+    phone = await browser.newContext({ ...PHONE, geolocation: { latitude: 41.7961, longitude: 123.3655, accuracy: 15 }, permissions: ['geolocation'] });
+    board = await hq.newPage();
+    field = await phone.newPage();
+    const a = collectErrors(board);
+    const b = collectErrors(field);
+    afterAllErrors = () => [...a, ...b];
+  });
+  let afterAllErrors = () => [] as string[];
+
+  afterAll(async () => {
+    await browser?.close();
+    await srv?.close();
+  });
+
+  const events = async (type: string) => {
+    const res = await srv.admin.get(`/api/incidents/${incidentId}/events?type=${type}`);
+    expect(res.status).toBe(200);
+    return res.body.events as { type: string; data: Record<string, unknown> }[];
+  };
+
+  it('a commander activates a plan from the board', async () => {
+    await loginThroughForm(board, srv.url + '/', 'admin', ADMIN_PASSWORD);
+    await board.locator('select[name=plan]').selectOption('waterlogging-underpass');
+    await board.locator('input[name=level][value=II]').check();
+    await board.locator('.pick-map').click({ position: { x: 260, y: 150 } });
+    await expect.poll(() => board.getByTestId('picked-location').textContent()).toMatch(/^41\.\d+, 123\.\d+$/);
+    await screenshot(board, 'command-activate');
+    await board.locator('form.activate-form button[type=submit]').click();
+    await board.waitForURL(/#\/incidents\/[0-9a-f-]{36}$/);
+    incidentId = /#\/incidents\/([0-9a-f-]{36})$/.exec(board.url())![1]!;
+    await board.locator('[data-panel=checklist] tr.item').first().waitFor();
+    await expect.poll(() => board.locator('[data-panel=checklist] tr.item').count()).toBeGreaterThan(5);
+    await expect.poll(() => board.locator('[data-testid=timeline] li[data-type="incident.activated"]').count()).toBe(1);
+    const incident = (await srv.admin.get(`/api/incidents/${incidentId}`)).body.incident;
+    expect(incident).toMatchObject({ planId: 'waterlogging-underpass', level: 'II', mode: 'actual', status: 'active' });
+    expect(incident.location.lat).toBeGreaterThan(41.7);
+    await screenshot(board, 'command-board');
+  });
+
+  it('the commander dispatches a recommended team with one confirmation; the field user sees the order on a phone and acknowledges it, live on the board', async () => {
+    const recs = (await srv.admin.get(`/api/incidents/${incidentId}/recommendations`)).body.recommendations;
+    const candidate = recs.teams.flatMap((r: any) => r.candidates).find((c: any) => c.proposed && c.available);
+    expect(candidate).toBeDefined();
+    teamId = candidate.teamId;
+    const created = await srv.admin.post('/api/users', { ...fieldUser, role: 'field', teamId, displayName: '现场队员' });
+    expect(created.status).toBe(201);
+
+    await board.getByTestId(`dispatch-${teamId}`).first().click();
+    await board.getByTestId(`dispatch-${teamId}-confirm`).first().click();
+    await board.locator('[data-testid=dispatch-table] tr[data-status=dispatched]').waitFor();
+
+    await loginThroughForm(field, srv.url + '/field', fieldUser.username, fieldUser.password);
+    const order = field.locator('li.order').first();
+    await order.waitFor();
+    await expect.poll(() => order.getByTestId('order-status').textContent()).toBe('已下达');
+    await screenshot(field, 'field-order');
+    await order.getByTestId('order-next').click();
+    await order.getByTestId('sync-sent').waitFor();
+    await board.locator('[data-testid=dispatch-table] tr[data-status=acknowledged]').waitFor();
+    expect((await events('dispatch.status_changed')).map((e) => e.data.to)).toEqual(['acknowledged']);
+  });
+
+  it('a checklist edit in one browser appears in the other', async () => {
+    await field.getByRole('tab', { name: '检查单' }).click();
+    await field.getByRole('checkbox', { name: '显示全部' }).check();
+    const firstId = await board.locator('[data-panel=checklist] tr.item').first().getAttribute('data-item');
+    await board.locator(`tr[data-item="${firstId}"] select[name=status]`).selectOption('doing');
+    await field.locator(`li[data-item="${firstId}"] button[data-status=doing][aria-pressed=true]`).waitFor();
+
+    const note = field.locator(`li[data-item="${firstId}"] input.note`);
+    await note.fill('泵车已到位');
+    await note.press('Enter');
+    await expect.poll(() => board.locator(`tr[data-item="${firstId}"] input[name=note]`).inputValue()).toBe('泵车已到位');
+    await field.getByTestId('checklist-sync').filter({ hasText: '已同步' }).waitFor();
+    await screenshot(field, 'field-checklist');
+  });
+
+  it('offline, the field edits a checklist item and queues a status change and a situation report; back online all reach the board exactly once', async () => {
+    // The app shell must be controlled by the service worker before the network goes.
+    await field.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      for (let i = 0; i < 50 && !navigator.serviceWorker.controller; i++) await new Promise((r) => setTimeout(r, 100));
+    });
+    const itemId = await board.locator('[data-panel=checklist] tr.item').nth(1).getAttribute('data-item');
+    await phone.setOffline(true);
+    await field.getByTestId('net-status').filter({ hasText: '离线' }).waitFor();
+
+    await field.locator(`li[data-item="${itemId}"] button[data-status=done]`).click();
+    await field.getByTestId('checklist-sync').filter({ hasText: '待同步' }).waitFor();
+    await field.getByRole('tab', { name: '任务单' }).click();
+    const order = field.locator('li.order').first();
+    await order.getByTestId('order-next').click(); // 出发
+    await order.getByTestId('sync-pending').waitFor();
+    await expect.poll(() => order.getByTestId('order-status').textContent()).toBe('出发途中');
+    await field.getByRole('tab', { name: '现场情况' }).click();
+    await field.locator('textarea[name=report]').fill('下穿桥积水约60厘米，已封闭交通');
+    await field.getByRole('button', { name: '上报' }).click();
+    await field.locator('.sent-reports').getByTestId('sync-pending').waitFor();
+    await field.getByTestId('outbox-status').filter({ hasText: '2 项待发送' }).waitFor();
+    await field.getByRole('tab', { name: '任务单' }).click();
+    await screenshot(field, 'field-offline-queued');
+    // Nothing reached the server while offline.
+    expect(await events('dispatch.status_changed')).toHaveLength(1);
+    expect(await events('field.report')).toHaveLength(0);
+    expect(await board.locator(`tr[data-item="${itemId}"] select[name=status]`).inputValue()).toBe('todo');
+
+    await phone.setOffline(false);
+    await order.getByTestId('sync-sent').waitFor({ timeout: 20_000 });
+    await board.locator('[data-testid=dispatch-table] tr[data-status=en_route]').waitFor();
+    await expect.poll(() => board.locator(`tr[data-item="${itemId}"] select[name=status]`).inputValue(), { timeout: 20_000 }).toBe('done');
+    await field.getByTestId('outbox-status').filter({ hasText: '全部已送达' }).waitFor({ timeout: 20_000 });
+    await board.locator('[data-testid=timeline] li[data-type="field.report"]').waitFor();
+    // Give any duplicate a chance to arrive, then count.
+    await board.waitForTimeout(1500);
+    expect((await events('dispatch.status_changed')).map((e) => e.data.to)).toEqual(['acknowledged', 'en_route']);
+    const done = (await events('checklist.item_status')).filter((e) => e.data.itemId === itemId && e.data.to === 'done');
+    expect(done).toHaveLength(1);
+    const reports = await events('field.report');
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.data).toMatchObject({ text: '下穿桥积水约60厘米，已封闭交通', teamId, location: { lat: 41.7961, lon: 123.3655 } });
+    await screenshot(board, 'command-board-after-sync');
+  });
+
+  it('a reload of the field app while offline still shows the app and the cached incident', async () => {
+    await field.getByRole('tab', { name: '检查单' }).click();
+    await field.locator('li[data-item]').first().waitFor();
+    const title = (await srv.admin.get(`/api/incidents/${incidentId}`)).body.incident.title as string;
+    await phone.setOffline(true);
+    await field.reload();
+    await field.getByTestId('field-incident').filter({ hasText: title }).waitFor();
+    await field.locator('li.order').first().waitFor();
+    await expect.poll(() => field.locator('li.order').first().getByTestId('order-status').textContent()).toBe('出发途中');
+    await field.getByRole('tab', { name: '检查单' }).click();
+    await field.locator('li[data-item]').first().waitFor();
+    await screenshot(field, 'field-offline-reload');
+    await phone.setOffline(false);
+  });
+
+  it('a warning drafted from the plan template is approved on the board and its delivery counters appear', async () => {
+    const staff = await srv.user('staff');
+    const detail = (await srv.admin.get(`/api/incidents/${incidentId}`)).body;
+    const template = detail.plan.warningTemplates[0];
+    expect(template).toBeDefined();
+    const draft = await staff.post(`/api/incidents/${incidentId}/warnings`, { template: template.id });
+    expect(draft.status).toBe(201);
+    const card = board.locator(`article[data-warning="${draft.body.warning.id}"]`);
+    await card.waitFor();
+    await card.getByTestId('approve-warning').click();
+    await card.getByTestId('approve-warning-confirm').click();
+    await board.locator(`article[data-warning="${draft.body.warning.id}"][data-status=sent]`).waitFor();
+    await card.getByTestId('delivery').waitFor();
+    await board.locator('[data-panel=warnings]').scrollIntoViewIfNeeded();
+    await screenshot(board, 'command-warnings');
+    await board.evaluate(() => localStorage.setItem('yingji.lang', 'en'));
+    await board.reload();
+    await board.locator('[data-panel=checklist] tr.item').first().waitFor();
+    await board.getByRole('button', { name: 'Wall screen' }).click();
+    await board.waitForTimeout(500);
+    await screenshot(board, 'command-wall-en');
+    await board.getByRole('button', { name: 'Wall screen' }).click();
+    await board.getByRole('button', { name: 'Language / 语言' }).click();
+    await board.getByRole('heading', { name: '处置检查单' }).waitFor();
+  });
+
+  it('an exercise incident shows its banner on the board and in the field app; its level is changed and it is closed from the board', async () => {
+    const res = await srv.admin.post('/api/incidents', { planId: 'heavy-snow', level: 'IV', mode: 'exercise', title: '暴雪演练' });
+    expect(res.status).toBe(201);
+    const exerciseId = res.body.incident.id as string;
+    await board.goto(`${srv.url}/#/incidents/${exerciseId}`);
+    await board.getByTestId('exercise-banner').waitFor();
+    expect(await board.getByTestId('exercise-banner').isVisible()).toBe(true);
+    await screenshot(board, 'command-exercise');
+
+    await field.goto(srv.url + '/field');
+    await field.locator('select.incident-pick').selectOption(exerciseId);
+    await field.getByTestId('exercise-banner').waitFor();
+    expect(await field.getByTestId('exercise-banner').textContent()).toContain('演练 EXERCISE');
+    await screenshot(field, 'field-exercise');
+    // The banner of the actual incident's board is absent.
+    await board.goto(`${srv.url}/#/incidents/${incidentId}`);
+    await board.locator('[data-panel=checklist]').waitFor();
+    expect(await board.getByTestId('exercise-banner').count()).toBe(0);
+
+    // Level change and close from the board header (commander).
+    await board.goto(`${srv.url}/#/incidents/${exerciseId}`);
+    await board.locator('form.steer select[name=level]').selectOption('III');
+    await board.getByRole('textbox', { name: '理由' }).fill('雪量增大');
+    await board.getByRole('button', { name: '调整级别' }).click();
+    await expect.poll(() => board.getByTestId('incident-level').textContent()).toContain('Ⅲ级');
+    await board.getByRole('button', { name: '响应终止' }).click();
+    await board.getByRole('button', { name: '确认终止响应' }).click();
+    await expect.poll(() => board.getByTestId('incident-status').textContent()).toBe('响应已终止');
+    const log = (await srv.admin.get(`/api/incidents/${exerciseId}/events`)).body.events.map((e: { type: string; data: any }) => [e.type, e.data.to ?? null]);
+    expect(log).toEqual([['incident.activated', null], ['incident.level_changed', 'III'], ['incident.closed', null]]);
+    expect(await board.getByTestId('exercise-banner').isVisible()).toBe(true);
+    expect(afterAllErrors()).toEqual([]);
+  });
+});
