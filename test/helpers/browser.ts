@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -17,8 +18,12 @@ export function chromiumPath(): string {
 }
 
 export async function launchBrowser(): Promise<Browser> {
+  const executablePath = chromiumPath();
+  if (!existsSync(executablePath)) {
+    throw new Error(`the browser tests need Debian's chromium (${executablePath} not found): apt-get install -y chromium, or set CHROMIUM_PATH (.ci/run installs it)`);
+  }
   return chromium.launch({
-    executablePath: chromiumPath(),
+    executablePath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 }
