@@ -7,7 +7,8 @@ import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { LIVE_EVENTS, LIVE_PATH } from '../../shared/live.js';
 import type { IncidentEvent } from '../../shared/events.js';
 import { authenticate } from './auth.js';
-import { NotificationListener, parseIncidentNotification } from './cross-node.js';
+import { parseIncidentNotification } from './cross-node.js';
+import { NotificationListener } from '../db/notification-listener.js';
 import { EventFanout } from './event-fanout.js';
 import { PRESENCE_CHANNEL, PresenceBroadcaster, PresenceStore } from './presence.js';
 import { LiveRooms } from './rooms.js';
@@ -92,6 +93,7 @@ export function liveModule(context: ServerContext): Module {
         const f = fanout;
         const p = presenceFeed;
         listener = new NotificationListener(
+          'yingji-live-listener',
           db.url,
           {
             [INCIDENT_EVENTS_CHANNEL]: (payload) => {

@@ -19,7 +19,8 @@ import { Connection } from './connection.js';
 import { randomUUID } from 'node:crypto';
 import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { compactDoc, incidentsToCompact, loadReconciled, readAllUpdates, readUpdates } from './doc-store.js';
-import { ChannelListener, CHECKLIST_UPDATES_CHANNEL, parseUpdateNotice } from './cross-node.js';
+import { CHECKLIST_UPDATES_CHANNEL, parseUpdateNotice } from './cross-node.js';
+import { NotificationListener } from '../db/notification-listener.js';
 import { decodeClientMessage } from './protocol.js';
 import { Room } from './room.js';
 import { UpdateWriter } from './update-writer.js';
@@ -68,7 +69,7 @@ export class RoomsModule implements Module {
   private compacting = false;
   /** Identifies this node in update notifications; null when there is no other node to tell (embedded database). */
   private readonly nodeId: string | null;
-  private listener: ChannelListener | undefined;
+  private listener: NotificationListener | undefined;
   private readonly tokens: VerifiedTokenCache;
 
   constructor(private readonly ctx: ServerContext) {
@@ -100,7 +101,8 @@ export class RoomsModule implements Module {
 
   async start(): Promise<void> {
     if (this.nodeId) {
-      this.listener = new ChannelListener(
+      this.listener = new NotificationListener(
+        'yingji-rooms-listener',
         this.ctx.db.url,
         { [CHECKLIST_UPDATES_CHANNEL]: this.onUpdateNotice, [INCIDENT_EVENTS_CHANNEL]: this.onIncidentNotice },
         () => this.resyncAll(),
