@@ -1,7 +1,7 @@
 /**
  * npm run bench:dispatch — material allocation under load against real PostgreSQL.
  *
- * 50 concurrent HTTP clients POST /api/incidents/:id/allocations (1 unit each) spread over
+ * 50 concurrent HTTP clients (in a worker thread, bench/http-load.ts) POST /api/incidents/:id/allocations (1 unit each) spread over
  * 10 incidents (BENCH_INCIDENTS) and 10 stock lines (BENCH_LINES) that together hold fewer units than are requested, so the
  * lines run dry under contention. Prints allocations/s and latency percentiles, checks zero
  * oversell (every line at 0, sum of grants = initial stock, no line negative), then runs the
@@ -21,6 +21,7 @@ import { createLogger } from '../server/log.js';
 import { startServer } from '../server/app.js';
 import { AllocationService } from '../server/resources/allocations.js';
 import { AppError } from '../server/http/errors.js';
+import { runLoad, type LoadRequest } from './http-load.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
@@ -121,20 +122,24 @@ async function main() {
     const initial = lines.length * UNITS_PER_LINE;
 
     console.log(`Yingji dispatch bench: ${CLIENTS} clients, ${REQUESTS} allocation requests over ${INCIDENTS} incidents and ${LINES} stock lines of ${UNITS_PER_LINE} units, PostgreSQL ${dbName}, pool ${config.DB_POOL_SIZE}`);
+    // HTTP load comes from a worker thread (bench/http-load.ts), as it would from other machines.
+    const teamRead = (): LoadRequest => ({ method: 'GET', url: `${server.url}/api/teams/T-D01`, headers });
     // Warm-up: connections, JIT, plan caches.
-    await harness(500, () => fetch(`${server.url}/api/teams/T-D01`, { headers }));
+    await runLoad(Array.from({ length: 500 }, teamRead), CLIENTS);
 
-    const alloc = await harness(REQUESTS, (i) =>
-      fetch(`${server.url}/api/incidents/${incidents[i % INCIDENTS]}/allocations`, {
+    const alloc = await runLoad(
+      Array.from({ length: REQUESTS }, (_, i) => ({
         method: 'POST',
+        url: `${server.url}/api/incidents/${incidents[i % INCIDENTS]}/allocations`,
         headers,
         body: JSON.stringify({ stockLineId: lines[i % LINES]!.id, quantity: 1 }),
-      }),
+      })),
+      CLIENTS,
     );
     const allocRate = report('allocations (POST, 201 or 409)', alloc, [201, 409]);
     const grantedPerSecond = (alloc.statuses.get(201) ?? 0) / alloc.seconds;
 
-    const ref = await harness(REQUESTS, () => fetch(`${server.url}/api/teams/T-D01`, { headers }));
+    const ref = await runLoad(Array.from({ length: REQUESTS }, teamRead), CLIENTS);
     const refRate = report('reference (GET one team, 1 SELECT)', ref, [200]);
 
     // The same allocation transactions without HTTP (service called in-process): how much is the database's share.

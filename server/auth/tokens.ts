@@ -17,6 +17,8 @@ export interface TokenService {
 }
 
 const ISSUER = 'yingji';
+const VERIFIED_CACHE_MS = 5 * 60_000;
+const VERIFIED_CACHE_ENTRIES = 10_000;
 
 /**
  * The signing key comes from TOKEN_SECRET or, when unset, is generated once and kept in the
@@ -32,8 +34,12 @@ export async function loadTokenSecret(db: Queryable, configured?: string): Promi
 }
 
 export function createTokenService(secret: Uint8Array, ttlHours: number): TokenService {
-  // A KeyObject made once: with raw bytes jose re-imports the key on every call (milliseconds each).
+  // A KeyObject made once: with raw bytes jose re-imports the key on every call.
   const key = createSecretKey(secret);
+  // Verifying costs an HMAC through WebCrypto; every request and every reconnect presents a token,
+  // mostly the same few hundred. A verified token's claims cannot change (they are signed), so they
+  // are remembered until the token expires, and for at most VERIFIED_CACHE_MS.
+  const verified = new Map<string, { claims: TokenClaims; until: number }>();
   return {
     async issue(claims) {
       const exp = Math.floor(Date.now() / 1000 + ttlHours * 3600);
@@ -47,15 +53,23 @@ export function createTokenService(secret: Uint8Array, ttlHours: number): TokenS
       return { token, expiresAt: new Date(exp * 1000).toISOString() };
     },
     async verify(token) {
+      const now = Date.now();
+      const hit = verified.get(token);
+      if (hit && hit.until > now) return hit.claims;
+      if (hit) verified.delete(token);
       try {
         const { payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: ['HS256'] });
         if (typeof payload.sub !== 'string') return null;
-        return {
+        const claims: TokenClaims = {
           userId: payload.sub,
           username: String(payload.username),
           role: payload.role as Role,
           teamId: (payload.teamId as string | null) ?? null,
         };
+        const until = Math.min(now + VERIFIED_CACHE_MS, typeof payload.exp === 'number' ? payload.exp * 1000 : now);
+        if (verified.size >= VERIFIED_CACHE_ENTRIES) verified.delete(verified.keys().next().value!);
+        verified.set(token, { claims, until });
+        return claims;
       } catch {
         return null;
       }

@@ -98,6 +98,71 @@ export async function appendEvent(
   return event;
 }
 
+export interface EventInput {
+  incidentId: string;
+  type: string;
+  actor: EventActor | null;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Appends several events (to one or more incidents) in three statements instead of three per
+ * event: for callers that commit many changes in one transaction (batched allocations). Same
+ * guarantees as appendEvent; incidents are locked in id order so concurrent batches never deadlock.
+ * Other nodes are notified once per incident with its newest seq; the live feed fills the rest
+ * from the log.
+ */
+export async function appendEvents(tx: Queryable, inputs: EventInput[]): Promise<IncidentEvent[]> {
+  if (inputs.length <= 1) return inputs.length === 0 ? [] : [await appendEvent(tx, inputs[0]!)];
+  const ids = [...new Set(inputs.map((i) => i.incidentId))].sort();
+  const { rows } = await tx.query<{ id: string; last_seq: number; last_hash: string }>(
+    'SELECT id, last_seq, last_hash FROM incidents WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE',
+    [ids],
+  );
+  const heads = new Map(rows.map((r) => [r.id, { seq: r.last_seq, hash: r.last_hash }]));
+  const at = new Date().toISOString();
+  const events = inputs.map((input) => {
+    const head = heads.get(input.incidentId);
+    if (!head) throw new AppError('not_found', `incident ${input.incidentId} not found`, { incidentId: input.incidentId });
+    const partial = {
+      incidentId: input.incidentId,
+      seq: head.seq + 1,
+      type: input.type,
+      at,
+      actor: input.actor,
+      data: JSON.parse(JSON.stringify(input.data)) as Record<string, unknown>,
+      prevHash: head.hash,
+    };
+    const event: IncidentEvent = { ...partial, hash: hashEvent(partial) };
+    head.seq = event.seq;
+    head.hash = event.hash;
+    return event;
+  });
+  await tx.query(
+    `INSERT INTO incident_events (incident_id, seq, type, at, actor_id, actor_name, data, prev_hash, hash)
+     SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::uuid[], $6::text[], $7::jsonb[], $8::text[], $9::text[])`,
+    [
+      events.map((e) => e.incidentId),
+      events.map((e) => e.seq),
+      events.map((e) => e.type),
+      events.map((e) => e.at),
+      events.map((e) => e.actor?.id ?? null),
+      events.map((e) => e.actor?.name ?? null),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => e.prevHash),
+      events.map((e) => e.hash),
+    ],
+  );
+  const newHeads = [...heads.entries()];
+  await tx.query(
+    `UPDATE incidents SET last_seq = v.seq, last_hash = v.hash
+     FROM unnest($1::uuid[], $2::int[], $3::text[]) AS v(id, seq, hash) WHERE incidents.id = v.id
+     RETURNING pg_notify('${INCIDENT_EVENTS_CHANNEL}', incidents.id::text || ':' || incidents.last_seq)`,
+    [newHeads.map(([id]) => id), newHeads.map(([, h]) => h.seq), newHeads.map(([, h]) => h.hash)],
+  );
+  return events;
+}
+
 export async function listEvents(
   db: Queryable,
   incidentId: string,

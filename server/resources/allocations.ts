@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
 import { policy, type Actor } from '../auth/policy.js';
@@ -7,9 +6,10 @@ import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
 import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 import type { AllocationStatus, AllocationView } from '../../shared/resources.js';
-import { eventActor, incidentForResourceChange, UUID } from './incident-access.js';
+import { eventActor, UUID } from './incident-access.js';
 import { requireWholeIfCountable } from './quantities.js';
 import { resourcePolicy } from './resource-policy.js';
+import { AllocationBatcher } from './allocation-batcher.js';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
@@ -33,8 +33,6 @@ export function allocationView(r: Record<string, any>): AllocationView {
   };
 }
 
-const stockLineNotFound = (id: string) => new AppError('not_found', `stock line ${id} not found`, { stockLineId: id });
-
 const SELECT_ALLOCATION = `SELECT a.*, s.warehouse_id FROM allocations a JOIN stock_lines s ON s.id = a.stock_line_id`;
 
 /** Round to the 3 decimals of the numeric columns, so float noise never leaks into comparisons. */
@@ -42,60 +40,24 @@ const q3 = (n: number) => Math.round(n * 1000) / 1000;
 
 /**
  * Material allocation (物资调拨). Stock lines hold what is still free to allocate: reserving takes
- * it off with one conditional UPDATE (the row lock serialises concurrent requests on every node,
- * the CHECK keeps it ≥ 0), returning (入库) and cancelling put it back. Issue (出库) and delivery
+ * it off under the stock line's row lock (which serialises concurrent requests on every node; the
+ * CHECK keeps it ≥ 0), returning (入库) and cancelling put it back. Issue (出库) and delivery
  * only move the allocation along.
  */
 export class AllocationService {
+  private readonly batcher: AllocationBatcher;
+
   constructor(
     private readonly db: Database,
     private readonly incidents: IncidentService,
     private readonly bus: IncidentEventBus,
-  ) {}
-
-  async allocate(actor: Actor, incidentId: string, input: { stockLineId: string; quantity: number; note?: string }): Promise<AllocationView> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
-      const incident = await incidentForResourceChange(tx, actor, incidentId);
-      if (!UUID.test(input.stockLineId)) throw stockLineNotFound(input.stockLineId);
-      // One statement takes the stock: the row lock serialises concurrent requests, the WHERE refuses overdraw.
-      const taken = await tx.query<{ item: string; unit: string; warehouse_id: string; quantity: number }>(
-        'UPDATE stock_lines SET quantity = quantity - $2 WHERE id = $1 AND quantity >= $2 RETURNING item, unit, warehouse_id, quantity',
-        [input.stockLineId, input.quantity],
-      );
-      const line = taken.rows[0] ?? (await this.refusal(tx, input.stockLineId, input.quantity));
-      requireWholeIfCountable(line.item, input.quantity, 'quantity');
-      const id = randomUUID();
-      // The event first: appendEvent locks the incident row FOR UPDATE. Inserting the allocation before it would
-      // take a FOR KEY SHARE (foreign key) lock on that row, and two such transactions would deadlock.
-      const event = await appendEvent(tx, {
-        incidentId: incident.id,
-        type: RESOURCE_EVENT_TYPES.allocationCreated,
-        actor: eventActor(actor),
-        data: { allocationId: id, stockLineId: input.stockLineId, warehouseId: line.warehouse_id, item: line.item, quantity: input.quantity, unit: line.unit, remaining: line.quantity },
-      });
-      const { rows } = await tx.query(
-        `INSERT INTO allocations (id, incident_id, stock_line_id, item, quantity, unit, status, note, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, 'reserved', $7, $8) RETURNING *`,
-        [id, incident.id, input.stockLineId, line.item, input.quantity, line.unit, input.note ?? null, actor.userId],
-      );
-      afterCommit(() => this.bus.publish(event));
-      return allocationView({ ...rows[0], warehouse_id: line.warehouse_id });
-    });
+  ) {
+    this.batcher = new AllocationBatcher(db, bus, allocationView);
   }
 
-  /** Why the conditional UPDATE took nothing: no such line (404), a fraction of a countable item (400), or too little left (409). */
-  private async refusal(db: Queryable, stockLineId: string, requested: number): Promise<never> {
-    const { rows } = await db.query<{ item: string; unit: string; quantity: number }>('SELECT item, unit, quantity FROM stock_lines WHERE id = $1', [stockLineId]);
-    const line = rows[0];
-    if (!line) throw stockLineNotFound(stockLineId);
-    requireWholeIfCountable(line.item, requested, 'quantity');
-    throw new AppError('insufficient_stock', `only ${line.quantity} ${line.unit} of ${line.item} left on that stock line`, {
-      available: line.quantity,
-      requested,
-      stockLineId,
-      item: line.item,
-      unit: line.unit,
-    });
+  /** Reserves stock for an incident; concurrent requests are committed together (see AllocationBatcher). */
+  allocate(actor: Actor, incidentId: string, input: { stockLineId: string; quantity: number; note?: string }): Promise<AllocationView> {
+    return this.batcher.allocate({ actor, incidentId, ...input });
   }
 
   issue(actor: Actor, id: string): Promise<AllocationView> {

@@ -24,7 +24,6 @@ import { NotificationListener } from '../db/notification-listener.js';
 import { decodeClientMessage } from './protocol.js';
 import { Room } from './room.js';
 import { UpdateWriter } from './update-writer.js';
-import { VerifiedTokenCache } from './token-cache.js';
 
 export const YJS_PATH_PREFIX = '/yjs/';
 
@@ -70,12 +69,10 @@ export class RoomsModule implements Module {
   /** Identifies this node in update notifications; null when there is no other node to tell (embedded database). */
   private readonly nodeId: string | null;
   private listener: NotificationListener | undefined;
-  private readonly tokens: VerifiedTokenCache;
 
   constructor(private readonly ctx: ServerContext) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.YJS_MAX_MESSAGE_BYTES, perMessageDeflate: false });
     this.nodeId = ctx.db.embedded ? null : randomUUID();
-    this.tokens = new VerifiedTokenCache(ctx.tokens);
     this.writer = new UpdateWriter(ctx.db, ctx.bus, this.nodeId);
   }
 
@@ -178,7 +175,7 @@ export class RoomsModule implements Module {
       return this.refuse(req, socket, head, YJS_CLOSE_CODES.notFound, 'no such incident');
     }
     const token = url.searchParams.get('token');
-    const actor: Actor | null = token ? await this.tokens.verify(token) : null;
+    const actor: Actor | null = token ? await this.ctx.tokens.verify(token) : null;
     if (!actor) return this.refuse(req, socket, head, YJS_CLOSE_CODES.unauthorized, token ? 'invalid or expired token' : 'missing token');
     if (this.stopping) return this.refuse(req, socket, head, YJS_CLOSE_CODES.goingAway, 'server shutting down');
 
