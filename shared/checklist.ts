@@ -81,6 +81,11 @@ export interface ChecklistItemStatusEventData {
 export const YJS_CLOSE_CODES = {
   /** The frame could not be decoded as a y-websocket message. */
   malformedMessage: 4400,
+  /**
+   * The update changed something users may not change (anything but an item's status, assignee
+   * and note text, or an invalid value). Nothing of it was applied; reload the checklist.
+   */
+  updateRefused: 4422,
   /** No token, or an invalid or expired one. */
   unauthorized: 4401,
   /** No such incident, or not one this user may see. */

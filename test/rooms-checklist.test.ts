@@ -144,6 +144,58 @@ describe('live checklist (Yjs)', () => {
     expect(events).toHaveLength(0);
   });
 
+  it('a client may change only status, assignee and note: any other change is refused with 4422, never stored or relayed', async () => {
+    const { id } = await activate('III');
+    const staff = await t.user('staff');
+    const good = client(id, t.admin.token);
+    await synced(good);
+    await waitFor(() => good.items().length > 6, 'seeded');
+    const before = await storedItems(id);
+    const ids = before.map((i) => i.id as string);
+    const rowsBefore = await updateRows(id);
+
+    const forbidden: [string, (c: YClient) => void][] = [
+      ['an invalid status', (c) => c.item(ids[0]!)!.set('status', 'banana')],
+      ['a server-owned field', (c) => c.item(ids[1]!)!.set('dueAt', '2099-01-01T00:00:00.000Z')],
+      ['a new checklist item', (c) => c.items().push([new Y.Map()])],
+      ['a deleted checklist item', (c) => c.items().delete(2, 1)],
+      ['another shared type', (c) => c.doc.getMap('junk').set('x', 1)],
+      ['a non-text assignee', (c) => c.item(ids[3]!)!.set('assignee', 42)],
+      ['a replaced note', (c) => c.item(ids[4]!)!.set('note', new Y.Text('replaced'))],
+      ['a removed note', (c) => c.item(ids[4]!)!.delete('note')],
+    ];
+    for (const [what, change] of forbidden) {
+      const bad = client(id, staff.token);
+      await synced(bad);
+      await waitFor(() => bad.items().length === ids.length, 'bad client seeded');
+      change(bad);
+      await waitFor(() => bad.closes.some((e) => e.code === YJS_CLOSE_CODES.updateRefused), `${what} refused (closes: ${JSON.stringify(bad.closes)})`);
+      expect(bad.provider.shouldConnect, what).toBe(false); // 44xx: the stock client does not retry
+    }
+
+    // A permitted edit by a fresh client still goes through, and is the only thing stored.
+    const fine = client(id, staff.token);
+    await synced(fine);
+    await waitFor(() => fine.items().length === ids.length, 'seeded');
+    fine.item(ids[5]!)!.set('status', 'doing');
+    fine.item(ids[5]!)!.get('note').insert(0, '已到位');
+    await waitFor(() => good.item(ids[5]!)?.get('note').toString() === '已到位', 'the permitted edit arrives');
+
+    expect(good.item(ids[0]!)!.get('status')).toBe('todo');
+    expect(good.item(ids[1]!)!.get('dueAt')).toBe(before[1]!.dueAt);
+    expect(good.items().toArray().map((m) => m.get('id'))).toEqual(ids);
+    expect(good.doc.share.has('junk')).toBe(false);
+    expect(good.item(ids[3]!)!.get('assignee')).toBeUndefined();
+    expect(good.item(ids[4]!)!.get('note')).toBeInstanceOf(Y.Text);
+    const stored = await storedItems(id);
+    expect(stored.map((i) => i.id)).toEqual(ids);
+    expect(stored.find((i) => i.id === ids[0])).toMatchObject({ status: 'todo' });
+    expect(stored.find((i) => i.id === ids[1])!.dueAt).toBe(before[1]!.dueAt);
+    expect(stored.find((i) => i.id === ids[4])!.note).toBe('');
+    expect(stored.find((i) => i.id === ids[5])).toMatchObject({ status: 'doing', note: '已到位' });
+    expect(await updateRows(id)).toBe(rowsBefore + 2);
+  });
+
   it('a client that edits offline converges with the others when it reconnects', async () => {
     const { id } = await activate('III');
     const staff = await t.user('staff');

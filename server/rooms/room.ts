@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { IncidentRecord } from '../incidents/incidents.js';
 import { policy } from '../auth/policy.js';
 import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
+import { checklistUpdateProblem } from './update-guard.js';
 import { Connection } from './connection.js';
 import type { UpdateWriter } from './update-writer.js';
 import { watchMilestones, type Milestone } from './milestones.js';
@@ -200,10 +201,22 @@ export class Room {
     const incoming = this.pending.splice(0);
     const batch: Batch = { updates: [], milestones: [] };
     const rejected = new Set<Connection>();
+    const refused = new Set<Connection>();
     this.batch = batch;
     try {
       for (const { conn, update } of incoming) {
-        if (rejected.has(conn)) continue;
+        if (rejected.has(conn) || refused.has(conn)) continue;
+        // Checked against the doc as it is now, with this batch's earlier updates applied. A refused
+        // update is never applied; the sender's later updates build on it (Yjs needs each client's
+        // structs without gaps), so its connection ends here with a permanent close code.
+        const refusal = checklistUpdateProblem(this.doc, update);
+        if (refusal) {
+          this.log.warn({ incidentId: this.incidentId, user: conn.actor.username, refusal }, 'yjs update refused; closing that connection');
+          refused.add(conn);
+          conn.send(encodePermissionDenied(`update refused: ${refusal}`));
+          conn.close(YJS_CLOSE_CODES.updateRefused, `update refused: ${refusal}`.slice(0, 120));
+          continue;
+        }
         try {
           Y.applyUpdate(this.doc, update, conn);
         } catch (err) {
