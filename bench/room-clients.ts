@@ -37,7 +37,9 @@ async function until(cond: () => boolean, timeoutMs = 120_000): Promise<void> {
   }
 }
 
-const value = (c: Client) => c.doc.getMap('bench').get('v');
+// The edit is what a user does: (re)assign the first checklist item. The value travels as text.
+const firstItem = (c: Client) => c.doc.getArray<Y.Map<unknown>>('checklist').get(0);
+const value = (c: Client) => Number(firstItem(c)?.get('assignee'));
 
 
 async function handle(cmd: Command): Promise<unknown> {
@@ -81,7 +83,7 @@ async function handle(cmd: Command): Promise<unknown> {
         }
       });
       const start = now();
-      writer!.doc.getMap('bench').set('v', cmd.value);
+      firstItem(writer!).set('assignee', String(cmd.value));
       const end = await done;
       for (const [c, h] of handlers) c.doc.off('update', h);
       return { ms: end - start };
