@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from './helpers/wait.js';
 import { io, type Socket } from 'socket.io-client';
 import pg from 'pg';
 import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
@@ -62,18 +63,6 @@ async function join(c: Client, incidentId: string): Promise<JoinAck> {
   return ack;
 }
 
-async function until(check: () => void | Promise<void>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
 
 const seqs = (events: IncidentEvent[]) => events.map((e) => e.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from './helpers/wait.js';
 import { randomUUID } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
@@ -55,19 +56,6 @@ async function join(c: Client, incidentId: string, afterSeq?: number): Promise<J
   return c.socket.timeout(20_000).emitWithAck('incident:join', afterSeq === undefined ? { incidentId } : { incidentId, afterSeq });
 }
 
-/** Polls until check() passes (the server is under load: wait for conditions, never for time). */
-async function until(check: () => void | Promise<void>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
 
 const activation = { planId: 'waterlogging-underpass', level: 'III', mode: 'actual' };
 

@@ -48,13 +48,8 @@ export function connectClient(httpUrl: string, incidentId: string, token: string
   };
 }
 
-/** Polls until the condition holds; fails with the message after the deadline. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, message: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${message}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { waitFor } from './helpers/wait.js';
+
+export { waitFor };
 
 export const synced = (c: YClient) => waitFor(() => c.provider.synced, 'client synced');

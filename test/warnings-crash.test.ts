@@ -6,7 +6,7 @@ import { createTestDatabase } from './helpers/database.js';
 import { ADMIN_PASSWORD, spawnServer, tempDir, testEnv, type SpawnedServer } from './helpers/server.js';
 import { FakePushService } from './fakes/push-service.js';
 import { FakeHeadEnd } from './fakes/broadcast-head-end.js';
-import { waitFor } from './fakes/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

@@ -5,7 +5,7 @@ import { startTestServer, tempDir, type TestServer } from './helpers/server.js';
 import { FakeTwilio } from './fakes/twilio-api.js';
 import { FakePushService } from './fakes/push-service.js';
 import { FakeHeadEnd } from './fakes/broadcast-head-end.js';
-import { waitFor } from './fakes/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 /** mulberry32: a small seeded generator, so a failing case can be replayed from its seed. */
 function rng(seed: number) {

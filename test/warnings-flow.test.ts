@@ -7,7 +7,7 @@ import { FakeTwilio } from './fakes/twilio-api.js';
 import { FakePushService } from './fakes/push-service.js';
 import { FakeHeadEnd } from './fakes/broadcast-head-end.js';
 import { validateCap } from './fakes/cap-schema.js';
-import { waitFor } from './fakes/wait.js';
+import { waitFor } from './helpers/wait.js';
 import { smsSegments } from '../server/warnings/messages.js';
 import { OutboxWorker } from '../server/warnings/worker.js';
 import { SmsChannel } from '../server/warnings/channels/sms.js';
