@@ -4,6 +4,7 @@ import { withTransaction } from '../db/database.js';
 import type { Actor } from '../auth/policy.js';
 import { policy } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
+import { UUID } from '../http/validate.js';
 import type { PlanLibrary } from '../plans/library.js';
 import { planDigest } from '../plans/library.js';
 import { RESPONSE_LEVEL_LABELS, levelSeverity, type IncidentMode, type ResponseLevel } from '../../shared/labels.js';
@@ -193,5 +194,3 @@ export class IncidentService {
     return incident;
   }
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

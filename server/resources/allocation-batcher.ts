@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
-import { policy, type Actor } from '../auth/policy.js';
+import type { Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { appendEvents, type EventInput, type IncidentEventBus } from '../incidents/event-log.js';
 import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 import type { AllocationView } from '../../shared/resources.js';
-import { eventActor, UUID } from './incident-access.js';
-import { requireWholeIfCountable } from './quantities.js';
-import { resourcePolicy } from './resource-policy.js';
+import { eventActor, requireResourceChange } from './incident-access.js';
+import { UUID } from '../http/validate.js';
+import { q3, requireWholeIfCountable } from './quantities.js';
 
 export interface AllocationRequest {
   actor: Actor;
@@ -39,7 +39,6 @@ interface StockLine {
 }
 
 const MAX_BATCH = 200;
-const q3 = (n: number) => Math.round(n * 1000) / 1000;
 
 /**
  * Group commit for allocations. Requests that arrive while a batch is being committed wait and go
@@ -97,12 +96,7 @@ export class AllocationBatcher {
       const grants: Grant[] = [];
       for (const p of live()) {
         try {
-          const incident = incidents.get(p.incidentId);
-          if (!incident || !policy.seeIncident(p.actor, incident)) throw new AppError('not_found', `incident ${p.incidentId} not found`, { incidentId: p.incidentId });
-          if (!resourcePolicy.dispatch(p.actor, incident)) {
-            throw new AppError('forbidden', `role ${p.actor.role} may not dispatch teams or allocate materials on this incident`, { role: p.actor.role });
-          }
-          if (incident.status !== 'active') throw new AppError('incident_closed', `incident ${p.incidentId} is closed`, { incidentId: p.incidentId });
+          requireResourceChange(p.actor, p.incidentId, incidents.get(p.incidentId));
           const line = lines.get(p.stockLineId);
           if (!line) throw stockLineNotFound(p.stockLineId);
           requireWholeIfCountable(line.item, p.quantity, 'quantity');

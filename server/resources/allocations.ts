@@ -6,8 +6,9 @@ import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
 import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 import type { AllocationStatus, AllocationView } from '../../shared/resources.js';
-import { eventActor, UUID } from './incident-access.js';
-import { requireWholeIfCountable } from './quantities.js';
+import { eventActor } from './incident-access.js';
+import { UUID } from '../http/validate.js';
+import { q3, requireWholeIfCountable } from './quantities.js';
 import { resourcePolicy } from './resource-policy.js';
 import { AllocationBatcher } from './allocation-batcher.js';
 
@@ -35,8 +36,6 @@ export function allocationView(r: Record<string, any>): AllocationView {
 
 const SELECT_ALLOCATION = `SELECT a.*, s.warehouse_id FROM allocations a JOIN stock_lines s ON s.id = a.stock_line_id`;
 
-/** Round to the 3 decimals of the numeric columns, so float noise never leaks into comparisons. */
-const q3 = (n: number) => Math.round(n * 1000) / 1000;
 
 /**
  * Material allocation (物资调拨). Stock lines hold what is still free to allocate: reserving takes

@@ -13,7 +13,8 @@ import {
   type DispatchView,
   type TeamStatus,
 } from '../../shared/resources.js';
-import { eventActor, incidentForResourceChange, isUniqueViolation, UUID } from './incident-access.js';
+import { eventActor, incidentForResourceChange, isUniqueViolation } from './incident-access.js';
+import { UUID } from '../http/validate.js';
 import { resourcePolicy } from './resource-policy.js';
 import { districtCentre } from './district.js';
 

@@ -4,6 +4,7 @@ import type { EventActor } from '../incidents/event-log.js';
 import { policy } from '../auth/policy.js';
 import type { IncidentMode } from '../../shared/labels.js';
 import { AppError } from '../http/errors.js';
+import { UUID } from '../http/validate.js';
 import { resourcePolicy } from './resource-policy.js';
 
 export const eventActor = (a: Actor): EventActor => ({ id: a.userId, name: a.username });
@@ -17,6 +18,15 @@ export interface IncidentHead {
   areaDescription: string | null;
 }
 
+/** Throws unless the actor may dispatch or allocate on this incident row (undefined: no such incident). */
+export function requireResourceChange(actor: Actor, incidentId: string, row: { mode: IncidentMode; status: string } | undefined): void {
+  if (!row || !policy.seeIncident(actor, row)) throw new AppError('not_found', `incident ${incidentId} not found`, { incidentId });
+  if (!resourcePolicy.dispatch(actor, row)) {
+    throw new AppError('forbidden', `role ${actor.role} may not dispatch teams or allocate materials on this incident`, { role: actor.role });
+  }
+  if (row.status !== 'active') throw new AppError('incident_closed', `incident ${incidentId} is closed`, { incidentId });
+}
+
 /**
  * The incident a dispatch or allocation is made for: visible to the actor (404 otherwise),
  * steerable by them (403), and still open (409 incident_closed). Reads only the row's head,
@@ -27,11 +37,7 @@ export async function incidentForResourceChange(db: Queryable, actor: Actor, inc
     ? await db.query(`SELECT id, title, mode, status, location_lat, location_lon, area->'description'->>'zh' AS area_zh FROM incidents WHERE id = $1`, [incidentId])
     : { rows: [] };
   const r = rows[0];
-  if (!r || !policy.seeIncident(actor, r)) throw new AppError('not_found', `incident ${incidentId} not found`, { incidentId });
-  if (!resourcePolicy.dispatch(actor, r)) {
-    throw new AppError('forbidden', `role ${actor.role} may not dispatch teams or allocate materials on this incident`, { role: actor.role });
-  }
-  if (r.status !== 'active') throw new AppError('incident_closed', `incident ${incidentId} is closed`, { incidentId });
+  requireResourceChange(actor, incidentId, r);
   return {
     id: r.id,
     title: r.title,
@@ -41,8 +47,6 @@ export async function incidentForResourceChange(db: Queryable, actor: Actor, inc
     areaDescription: r.area_zh ?? null,
   };
 }
-
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** PostgreSQL unique_violation on a named constraint or index. */
 export const isUniqueViolation = (err: unknown, constraint: string) =>

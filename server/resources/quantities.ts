@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { MATERIAL_ITEMS, type MaterialItemCode } from '../../shared/catalogue.js';
 import { AppError } from '../http/errors.js';
 
+/** Round to the 3 decimals of the numeric(14,3) columns, so float noise never leaks into comparisons. */
+export const q3 = (n: number) => Math.round(n * 1000) / 1000;
+
 /** A positive quantity with at most 3 decimals (the numeric(14,3) columns). */
 export const quantitySchema = z
   .number()

@@ -14,7 +14,7 @@ import {
   type TeamStatus,
 } from '../../shared/resources.js';
 import { districtCentre } from './district.js';
-import { haversineKm, roundKm } from './geo.js';
+import { haversineKm, roundKm } from '../geo.js';
 
 /** Teams a dispatcher can send now: free, or released and on the way back. */
 const DISPATCHABLE: readonly TeamStatus[] = ['available', 'released'];

@@ -17,12 +17,14 @@ export const MESSAGE_QUERY_AWARENESS = 3;
 
 export type ClientMessage =
   | { kind: 'syncStep1'; stateVector: Uint8Array }
-  /** Sync step 2 and update carry the same payload: a Yjs update. */
-  | { kind: 'update'; update: Uint8Array }
+  /** Sync step 2 and update carry the same payload: a Yjs update (decoded once, here). */
+  | { kind: 'update'; update: Uint8Array; decoded: DecodedUpdate }
   | { kind: 'awareness'; update: Uint8Array }
   | { kind: 'queryAwareness' }
   /** A message type this server does not handle (e.g. auth from a client); ignored like the reference server does. */
   | { kind: 'ignored'; type: number };
+
+export type DecodedUpdate = ReturnType<typeof Y.decodeUpdate>;
 
 export class MalformedMessage extends Error {
   constructor(reason: string) {
@@ -47,8 +49,7 @@ export function decodeClientMessage(data: Uint8Array): ClientMessage {
         }
         if (syncType === syncProtocol.messageYjsSyncStep2 || syncType === syncProtocol.messageYjsUpdate) {
           // Parses every struct and the delete set: a truncated or garbled update throws here.
-          Y.decodeUpdate(payload);
-          return { kind: 'update', update: payload };
+          return { kind: 'update', update: payload, decoded: Y.decodeUpdate(payload) };
         }
         throw new MalformedMessage(`unknown sync message type ${syncType}`);
       }

@@ -25,6 +25,7 @@ import {
   encodeSyncStep2,
   encodeUpdate,
   type ClientMessage,
+  type DecodedUpdate,
 } from './protocol.js';
 
 /** An update with no structs and an empty delete set (what an empty doc sends in sync step 2). */
@@ -41,7 +42,7 @@ interface Batch {
 export class Room {
   readonly conns = new Set<Connection>();
   readonly awareness: awarenessProtocol.Awareness;
-  private pending: { conn: Connection; update: Uint8Array }[] = [];
+  private pending: { conn: Connection; update: Uint8Array; decoded: DecodedUpdate }[] = [];
   private flushScheduled = false;
   private flushing: Promise<void> | null = null;
   /** Set while a batch is applied: collects the effective updates and milestones. */
@@ -118,7 +119,7 @@ export class Room {
           }
           return;
         }
-        this.pending.push({ conn, update: message.update });
+        this.pending.push({ conn, update: message.update, decoded: message.decoded });
         this.flushSoon();
         return;
       case 'awareness':
@@ -204,12 +205,12 @@ export class Room {
     const refused = new Set<Connection>();
     this.batch = batch;
     try {
-      for (const { conn, update } of incoming) {
+      for (const { conn, update, decoded } of incoming) {
         if (rejected.has(conn) || refused.has(conn)) continue;
         // Checked against the doc as it is now, with this batch's earlier updates applied. A refused
         // update is never applied; the sender's later updates build on it (Yjs needs each client's
         // structs without gaps), so its connection ends here with a permanent close code.
-        const refusal = checklistUpdateProblem(this.doc, update);
+        const refusal = checklistUpdateProblem(this.doc, decoded);
         if (refusal) {
           this.log.warn({ incidentId: this.incidentId, user: conn.actor.username, refusal }, 'yjs update refused; closing that connection');
           refused.add(conn);

@@ -6,6 +6,7 @@
  */
 import * as Y from 'yjs';
 import { CHECKLIST_ARRAY, ITEM_FIELDS, ITEM_STATUSES } from '../../shared/checklist.js';
+import type { DecodedUpdate } from './protocol.js';
 
 const USER_FIELDS = new Set<string>([ITEM_FIELDS.status, ITEM_FIELDS.assignee]);
 const MAX_ASSIGNEE_LENGTH = 200;
@@ -18,8 +19,7 @@ type Location =
 const idKey = (id: Y.ID) => `${id.client}:${id.clock}`;
 
 /** Returns why the update is refused, or null when every change in it is one a user may make. */
-export function checklistUpdateProblem(doc: Y.Doc, update: Uint8Array): string | null {
-  const { structs, ds } = Y.decodeUpdate(update);
+export function checklistUpdateProblem(doc: Y.Doc, { structs, ds }: DecodedUpdate): string | null {
   const checklist = doc.getArray(CHECKLIST_ARRAY);
   const local = new Map<string, Y.Item>();
   for (const s of structs) if (s instanceof Y.Item) local.set(idKey(s.id), s);

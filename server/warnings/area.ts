@@ -1,14 +1,5 @@
 import type { Area } from '../../shared/plan.js';
-
-const EARTH_RADIUS_KM = 6371.0088;
-
-export function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
-  const rad = Math.PI / 180;
-  const dLat = (lat2 - lat1) * rad;
-  const dLon = (lon2 - lon1) * rad;
-  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(a)));
-}
+import { EARTH_RADIUS_KM, haversineKm } from '../geo.js';
 
 /** Ray casting over [lat, lon] vertices (the district is small: a planar test is exact enough). */
 export function pointInPolygon(lat: number, lon: number, ring: [number, number][]): boolean {
@@ -24,7 +15,7 @@ export function pointInPolygon(lat: number, lon: number, ring: [number, number][
 /** A point is in a warning area when it lies in its polygon or its circle. */
 export function inArea(area: Pick<Area, 'polygon' | 'circle'>, lat: number, lon: number): boolean {
   if (area.polygon && pointInPolygon(lat, lon, area.polygon as [number, number][])) return true;
-  if (area.circle && haversineKm(lat, lon, area.circle.lat, area.circle.lon) <= area.circle.radiusKm) return true;
+  if (area.circle && haversineKm({ lat, lon }, area.circle) <= area.circle.radiusKm) return true;
   return false;
 }
 

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/database.js';
 import { AppError } from '../http/errors.js';
+import { UUID } from '../http/validate.js';
 import type { CapMsgType, WarningFields, WarningStatus, WarningView } from '../../shared/warnings.js';
 
 export interface WarningRow {
@@ -22,7 +23,6 @@ export interface WarningRow {
   audience_size: number | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function findWarning(db: Queryable, id: string, lock = false): Promise<WarningRow | undefined> {
   if (!UUID.test(id)) return undefined;
