@@ -2,12 +2,12 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { validateXML } from 'xmllint-wasm';
 
-/** The official OASIS schema, beside the repo (CI checks out ../shared next to it). */
-export const CAP_XSD_PATH = path.resolve(import.meta.dirname, '../../../shared/cap/CAP-v1.2.xsd');
+/** The official OASIS schema, kept in the repo (schemas/README.md names its source). */
+export const CAP_XSD_PATH = path.resolve(import.meta.dirname, '../../schemas/cap/CAP-v1.2.xsd');
 
 let xsd: string | undefined;
 function schema(): string {
-  if (!existsSync(CAP_XSD_PATH)) throw new Error(`CAP schema not found at ${CAP_XSD_PATH} (expected ../shared/cap/CAP-v1.2.xsd beside the repo)`);
+  if (!existsSync(CAP_XSD_PATH)) throw new Error(`CAP schema not found at ${CAP_XSD_PATH} (it is kept in the repo at schemas/cap/)`);
   return (xsd ??= readFileSync(CAP_XSD_PATH, 'utf8'));
 }
 

@@ -7,25 +7,33 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const ARTIFACTS_DIR = path.join(ROOT, 'test-artifacts');
 
-/** The system's Chromium (Debian's `chromium` package): never a downloaded browser. */
-export function chromiumPath(): string {
+const HEADLESS_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** A system Chromium: `CHROMIUM_PATH`, else Debian's `chromium` when installed; undefined when there is none. */
+export function systemChromiumPath(): string | undefined {
   if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
   try {
-    return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim() || '/usr/bin/chromium';
+    const found = execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim();
+    return found && existsSync(found) ? found : undefined;
   } catch {
-    return '/usr/bin/chromium';
+    return undefined;
   }
 }
 
+/**
+ * Launches headless Chromium: the system's when present (or `CHROMIUM_PATH`), otherwise the one
+ * that `npm ci` brought (@sparticuz/chromium unpacks its bundled build into the temp directory),
+ * so `npm ci && npm test` needs nothing but Node. `YINGJI_BROWSER=npm` forces the npm build.
+ */
 export async function launchBrowser(): Promise<Browser> {
-  const executablePath = chromiumPath();
-  if (!existsSync(executablePath)) {
-    throw new Error(`the browser tests need Debian's chromium (${executablePath} not found): apt-get install -y chromium, or set CHROMIUM_PATH (.ci/run installs it)`);
+  const system = process.env.YINGJI_BROWSER === 'npm' ? undefined : systemChromiumPath();
+  if (system) {
+    if (!existsSync(system)) throw new Error(`CHROMIUM_PATH ${system} does not exist`);
+    return chromium.launch({ executablePath: system, args: HEADLESS_ARGS });
   }
-  return chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const { default: bundled } = await import('@sparticuz/chromium');
+  const executablePath = await bundled.executablePath();
+  return chromium.launch({ executablePath, args: [...bundled.args, ...HEADLESS_ARGS] });
 }
 
 export const DESKTOP = { viewport: { width: 1600, height: 1000 } };
