@@ -25,6 +25,7 @@ const envSchema = z.object({
   PLANS_DIR: z.string().min(1).default('./plans'),
   ORGANISATION_FILE: z.string().min(1).default('./seed/demo-organisation.yaml'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   TIMEZONE: z.string().min(1).default('Asia/Shanghai'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),

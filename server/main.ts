@@ -13,7 +13,9 @@ try {
   }
   throw err;
 }
-const log = createLogger(config.LOG_LEVEL);
+// JSON for log collectors; readable lines when a person runs it in a terminal.
+const pretty = config.LOG_FORMAT === 'pretty' || (config.LOG_FORMAT === 'auto' && Boolean(process.stdout.isTTY));
+const log = createLogger(config.LOG_LEVEL, { pretty });
 
 try {
   const server = await startServer(config, log);
