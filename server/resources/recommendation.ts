@@ -15,6 +15,7 @@ import {
 } from '../../shared/resources.js';
 import { districtCentre } from './district.js';
 import { haversineKm, roundKm } from '../geo.js';
+import { assignTeams } from './team-assignment.js';
 
 /** Teams a dispatcher can send now: free, or released and on the way back. */
 const DISPATCHABLE: readonly TeamStatus[] = ['available', 'released'];
@@ -44,9 +45,9 @@ export async function recommend(db: Queryable, incident: IncidentRecord): Promis
 }
 
 /**
- * Ranking, in order: dispatchable before busy, primary specialty (listed first by the team)
- * before secondary, nearer before farther (haversine from the team's base), larger headcount.
- * A team is proposed for one requirement only.
+ * Candidates per requirement, ranked: dispatchable before busy, primary specialty (listed first
+ * by the team) before secondary, nearer before farther (haversine from the team's base), larger
+ * headcount. Which teams count and which are proposed is `assignTeams`: one team, one requirement.
  */
 async function recommendTeams(db: Queryable, incident: IncidentRecord, at: LatLon, requirements: { specialty: string; count: number }[]): Promise<TeamRecommendation[]> {
   const { rows } = await db.query<TeamRow>('SELECT id, name_zh, name_en, specialties, headcount, base_lat, base_lon, status FROM teams');
@@ -55,25 +56,24 @@ async function recommendTeams(db: Queryable, incident: IncidentRecord, at: LatLo
     [incident.id, ACTIVE_DISPATCH_STATUSES],
   );
   const onThisIncident = new Set(working.map((r) => r.team_id));
-  const taken = new Set<string>(onThisIncident);
-  return requirements.map((req) => {
+  const km = new Map(rows.map((t) => [t.id, haversineKm(at, { lat: t.base_lat, lon: t.base_lon })]));
+  const byDistance = [...rows].sort((a, b) => km.get(a.id)! - km.get(b.id)! || b.headcount - a.headcount);
+  const rank = new Map(byDistance.map((t, i) => [t.id, i]));
+  const assignment = assignTeams(
+    requirements,
+    rows.map((t) => ({ id: t.id, specialties: t.specialties, available: DISPATCHABLE.includes(t.status), rank: rank.get(t.id)! })),
+    onThisIncident,
+  );
+  return requirements.map((req, i) => {
     const label: Bilingual = SPECIALTIES[req.specialty as Specialty] ?? { zh: req.specialty, en: req.specialty };
-    const matching = rows.filter((t) => t.specialties.includes(req.specialty));
-    const alreadyDispatched = matching.filter((t) => onThisIncident.has(t.id)).map((t) => t.id);
+    const alreadyDispatched = assignment.counted[i]!;
+    const proposedHere = new Set(assignment.proposed[i]);
     const stillNeeded = Math.max(0, req.count - alreadyDispatched.length);
-    const ranked = matching
-      .filter((t) => !onThisIncident.has(t.id))
-      .map((t) => ({ t, km: haversineKm(at, { lat: t.base_lat, lon: t.base_lon }), available: DISPATCHABLE.includes(t.status), primary: t.specialties[0] === req.specialty }))
+    const candidates: TeamCandidate[] = rows
+      .filter((t) => t.specialties.includes(req.specialty) && !onThisIncident.has(t.id))
+      .map((t) => ({ t, km: km.get(t.id)!, available: DISPATCHABLE.includes(t.status), primary: t.specialties[0] === req.specialty }))
       .sort((a, b) => Number(b.available) - Number(a.available) || Number(b.primary) - Number(a.primary) || a.km - b.km || b.t.headcount - a.t.headcount)
-
-    let proposedCount = 0;
-    const candidates: TeamCandidate[] = ranked.map(({ t, km, available, primary }) => {
-      const proposed = available && proposedCount < stillNeeded && !taken.has(t.id);
-      if (proposed) {
-        proposedCount++;
-        taken.add(t.id);
-      }
-      return {
+      .map(({ t, km, available, primary }) => ({
         teamId: t.id,
         name: { zh: t.name_zh, en: t.name_en },
         status: t.status,
@@ -81,11 +81,10 @@ async function recommendTeams(db: Queryable, incident: IncidentRecord, at: LatLo
         primarySpecialty: primary,
         distanceKm: roundKm(km),
         headcount: t.headcount,
-        proposed,
+        proposed: proposedHere.has(t.id),
         reason: teamReason(label, t.status, available, primary, km, t.headcount),
-      };
-    });
-    return { specialty: req.specialty, specialtyLabel: label, count: req.count, alreadyDispatched, stillNeeded, candidates, shortfall: stillNeeded - proposedCount };
+      }));
+    return { specialty: req.specialty, specialtyLabel: label, count: req.count, alreadyDispatched, stillNeeded, candidates, shortfall: stillNeeded - proposedHere.size };
   });
 }
 
