@@ -60,6 +60,20 @@ describe('incidents', () => {
     expect(active.body.incidents.map((i: any) => i.id)).toContain(id);
   });
 
+  it('the generated title follows the level; a typed title stays as typed', async () => {
+    const generated = (await t.admin.post('/api/incidents', activation)).body.incident;
+    expect(generated.title).toContain('Ⅲ');
+    const up = await t.admin.post(`/api/incidents/${generated.id}/level`, { level: 'II' });
+    expect(up.body.incident.title).toContain('Ⅱ');
+    expect(up.body.incident.title).not.toContain('Ⅲ');
+    const event = (await t.admin.get(`/api/incidents/${generated.id}/events?type=incident.level_changed`)).body.events[0];
+    expect(event.data.title).toBe(up.body.incident.title);
+
+    const typed = (await t.admin.post('/api/incidents', { ...activation, title: '建设大路下穿桥积水（Ⅲ级）' })).body.incident;
+    const typedUp = await t.admin.post(`/api/incidents/${typed.id}/level`, { level: 'II' });
+    expect(typedUp.body.incident.title).toBe('建设大路下穿桥积水（Ⅲ级）');
+  });
+
   it('unknown plan, missing level, unknown incident', async () => {
     const plan = await t.admin.post('/api/incidents', { ...activation, planId: 'no-such-plan' });
     expect(plan.status).toBe(422);

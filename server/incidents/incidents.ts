@@ -100,7 +100,7 @@ export class IncidentService {
     }
     const id = randomUUID();
     const now = new Date();
-    const title = input.title ?? `${plan.title.zh} · ${RESPONSE_LEVEL_LABELS[input.level].zh}`;
+    const title = input.title ?? defaultTitle(plan, input.level);
     return withTransaction(this.db.pool, async (tx, afterCommit) => {
       await tx.query(
         `INSERT INTO incidents (id, plan_id, plan_version, plan, title, mode, status, level, location_lat, location_lon, area, activated_at, activated_by, last_hash)
@@ -126,12 +126,14 @@ export class IncidentService {
       }
       if (current.level === level) throw new AppError('level_unchanged', `incident is already at level ${level}`, { level });
       const direction = levelSeverity(level) > levelSeverity(current.level) ? 'escalate' : 'de-escalate';
-      await tx.query('UPDATE incidents SET level = $2 WHERE id = $1', [id, level]);
+      // A title someone typed stays; the generated one names the level, so it follows it.
+      const title = current.title === defaultTitle(current.plan, current.level) ? defaultTitle(current.plan, level) : current.title;
+      await tx.query('UPDATE incidents SET level = $2, title = $3 WHERE id = $1', [id, level, title]);
       const event = await appendEvent(tx, {
         incidentId: id,
         type: EVENT_TYPES.incidentLevelChanged,
         actor: actorRef(actor),
-        data: { from: current.level, to: level, direction, reason: reason ?? null },
+        data: { from: current.level, to: level, direction, reason: reason ?? null, ...(title !== current.title ? { title } : {}) },
       });
       afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, id);
@@ -193,4 +195,9 @@ export class IncidentService {
     if (incident.status === 'closed') throw new AppError('incident_closed', `incident ${id} is closed`, { incidentId: id });
     return incident;
   }
+}
+
+/** The title an incident gets when the activation names none: the plan and the response level. */
+export function defaultTitle(plan: { title: { zh: string } }, level: ResponseLevel): string {
+  return `${plan.title.zh} · ${RESPONSE_LEVEL_LABELS[level].zh}`;
 }
