@@ -61,7 +61,10 @@ export interface ChannelProgress {
 }
 
 export interface WarningProgress {
+  /** Channels that had recipients. */
   channels: ChannelProgress[];
+  /** Channels the warning was to go out on that matched no recipient at all. */
+  noRecipients: WarningChannel[];
   /** Recipients reached on at least one channel / recipients targeted, in percent. */
   coveragePercent: number;
   approvedAt: string | null;

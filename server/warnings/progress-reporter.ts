@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import { isSettled, warningProgress } from './progress.js';
+import type { WarningChannel } from '../../shared/labels.js';
 
 /**
  * Delivery progress into the incident's event log, throttled: at most one
@@ -39,10 +40,13 @@ export class ProgressReporter {
     try {
       this.lastAt.set(warningId, Date.now());
       await withTransaction(this.db.pool, async (tx, afterCommit) => {
-        const { rows } = await tx.query<{ incident_id: string; approved_at: Date | null }>('SELECT incident_id, approved_at FROM warnings WHERE id = $1', [warningId]);
+        const { rows } = await tx.query<{ incident_id: string; approved_at: Date | null; channels: WarningChannel[] }>(
+          `SELECT incident_id, approved_at, fields->'channels' AS channels FROM warnings WHERE id = $1`,
+          [warningId],
+        );
         const w = rows[0];
         if (!w) return;
-        const progress = await warningProgress(tx, warningId, w.approved_at);
+        const progress = await warningProgress(tx, warningId, w.approved_at, w.channels ?? []);
         const final = isSettled(progress);
         if (final && this.finished.has(warningId)) return;
         if (final) this.finished.add(warningId);

@@ -4,19 +4,27 @@ import type { ChannelProgress, WarningProgress } from '../../shared/warnings.js'
 
 const pct = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 1000) / 10);
 
-/** Delivery counts per channel, coverage and timing, straight from the outbox rows. */
-export async function warningProgress(db: Queryable, warningId: string, approvedAt: Date | null): Promise<WarningProgress> {
+/**
+ * Delivery counts per channel, coverage and timing, straight from the outbox rows. Coverage
+ * counts only channels that had recipients; a chosen channel with none is listed in
+ * `noRecipients`, so "100 %" never hides that SMS or push reached nobody.
+ */
+export async function warningProgress(db: Queryable, warningId: string, approvedAt: Date | null, chosen: readonly WarningChannel[]): Promise<WarningProgress> {
   const { rows } = await db.query<{ channel: WarningChannel; status: string; n: number }>(
     'SELECT channel, status, count(*)::int AS n FROM warning_deliveries WHERE warning_id = $1 GROUP BY channel, status',
     [warningId],
   );
   const channels: ChannelProgress[] = [];
+  const noRecipients: WarningChannel[] = [];
   let total = 0;
   let delivered = 0;
   for (const channel of WARNING_CHANNELS) {
     const of = (s: string) => rows.filter((r) => r.channel === channel && r.status === s).reduce((a, r) => a + r.n, 0);
     const t = rows.filter((r) => r.channel === channel).reduce((a, r) => a + r.n, 0);
-    if (t === 0) continue;
+    if (t === 0) {
+      if (chosen.includes(channel)) noRecipients.push(channel);
+      continue;
+    }
     const c: ChannelProgress = {
       channel,
       total: t,
@@ -51,6 +59,7 @@ export async function warningProgress(db: Queryable, warningId: string, approved
   }
   return {
     channels,
+    noRecipients,
     coveragePercent: pct(delivered, total),
     approvedAt: approvedAt?.toISOString() ?? null,
     firstDeliveryMs,

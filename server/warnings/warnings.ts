@@ -187,7 +187,7 @@ export class WarningService {
   private async view(db: Queryable, row: WarningRow): Promise<WarningView> {
     let references: string | null = null;
     if (row.references_id) references = (await findWarning(db, row.references_id))?.identifier ?? null;
-    return { ...toView(row, references), delivery: row.status === 'draft' ? null : await warningProgress(db, row.id, row.approved_at) };
+    return { ...toView(row, references), delivery: row.status === 'draft' ? null : await warningProgress(db, row.id, row.approved_at, row.fields.channels) };
   }
 
   private async visibleIncident(actor: Actor, row: WarningRow, db?: Queryable): Promise<IncidentRecord> {

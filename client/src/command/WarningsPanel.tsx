@@ -107,6 +107,12 @@ export function WarningsPanel(props: { incident: IncidentView; detail: IncidentD
                     <td>{c.coveragePercent.toFixed(0)}%</td>
                   </tr>
                 ))}
+                {w.delivery.noRecipients.map((channel) => (
+                  <tr key={channel} class="no-recipients" data-testid="no-recipients">
+                    <td>{bi(WARNING_CHANNEL_LABELS[channel])}</td>
+                    <td colSpan={6}>{t('无接收对象：此渠道未发送，不计入覆盖率', 'No recipients: nothing sent on this channel, not counted in coverage')}</td>
+                  </tr>
+                ))}
                 <tr class="total">
                   <td colSpan={6}>{t('总覆盖率（任一渠道送达）', 'Coverage (reached on any channel)')}</td>
                   <td data-testid="coverage">{w.delivery.coveragePercent.toFixed(0)}%</td>
