@@ -48,6 +48,7 @@ const envSchema = z.object({
     .default('0 * * * *'),
   STOCK_EXPIRY_WARNING_DAYS: z.coerce.number().int().min(0).max(3650).default(60),
   // Warnings (issue 5): two-person approval, public URL for callbacks, channels, outbox tuning.
+  WARNING_DEFAULT_VALID_HOURS: z.coerce.number().int().min(1).max(720).default(24),
   WARNING_TWO_PERSON: bool.default(true),
   PUBLIC_URL: z.string().url().optional(),
   TWILIO_ACCOUNT_SID: z.string().min(1).optional(),

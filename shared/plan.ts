@@ -106,6 +106,7 @@ export const warningTemplateSchema = z
     headline: bilingualSchema,
     text: bilingualSchema,
     instruction: bilingualSchema.optional(),
+    validHours: z.number().int().min(1).max(720).optional().describe('How long the warning stands once sent (CAP expires); default WARNING_DEFAULT_VALID_HOURS'),
   })
   .strict();
 

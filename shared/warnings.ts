@@ -26,6 +26,8 @@ export const warningFieldsSchema = z
     headline: bilingualSchema,
     text: bilingualSchema,
     instruction: bilingualSchema.optional(),
+    /** How long the warning stands (CAP <expires> = sent + this); the server's default when absent. */
+    validHours: z.number().int().min(1).max(720).optional(),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
+import { validateCap } from './fakes/cap-schema.js';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -32,5 +33,41 @@ describe('warning coverage', () => {
       return events.find((e: any) => e.data.final) ?? null;
     }, 'a final progress event');
     expect(progress.data.noRecipients).toEqual(['sms', 'push']);
+  });
+
+  it('CAP carries expires (the draft validity or the default), web (the public copy) and contact', async () => {
+    const incident = await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'actual' });
+    const staff = await t.user('staff');
+    const draft = await staff.post(`/api/incidents/${incident.body.incident.id}/warnings`, { template: 'wl-iii-yellow', validHours: 6 });
+    expect(draft.status, JSON.stringify(draft.body)).toBe(201);
+    const id = draft.body.warning.id;
+    expect((await t.admin.post(`/api/warnings/${id}/approve`)).status).toBe(200);
+    const cap = (await t.admin.get(`/api/warnings/${id}/cap.xml`)).body as string;
+    const check = await validateCap(cap);
+    expect(check.errors).toEqual([]);
+    const sent = /<sent>([^<]+)<\/sent>/.exec(cap)![1]!;
+    const expires = [...cap.matchAll(/<expires>([^<]+)<\/expires>/g)].map((m) => m[1]!);
+    expect(expires).toHaveLength(2); // one per <info> (zh-CN, en-US)
+    expect(new Date(expires[0]!).getTime() - new Date(sent).getTime()).toBe(6 * 3600_000);
+    expect(expires[0]).toMatch(/\+08:00$/);
+    expect(cap).toContain('<contact>铁西区应急指挥中心值班室 024-25870110');
+    const web = /<web>([^<]+)<\/web>/.exec(cap)![1]!;
+    expect(web).toBe(`${t.url}/cap/alerts/${id}.xml`);
+    const publicCopy = await fetch(web);
+    expect(publicCopy.status).toBe(200);
+    expect(await publicCopy.text()).toBe(cap);
+  });
+
+  it('an exercise alert has no public web link, and the default validity applies', async () => {
+    const incident = await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'exercise' });
+    const draft = await t.admin.post(`/api/incidents/${incident.body.incident.id}/warnings`, { template: 'wl-iii-yellow' });
+    const id = draft.body.warning.id;
+    expect((await t.admin.post(`/api/warnings/${id}/approve`)).status).toBe(200);
+    const cap = (await t.admin.get(`/api/warnings/${id}/cap.xml`)).body as string;
+    expect((await validateCap(cap)).errors).toEqual([]);
+    expect(cap).not.toContain('<web>');
+    const sent = /<sent>([^<]+)<\/sent>/.exec(cap)![1]!;
+    const expires = /<expires>([^<]+)<\/expires>/.exec(cap)![1]!;
+    expect(new Date(expires).getTime() - new Date(sent).getTime()).toBe(24 * 3600_000);
   });
 });

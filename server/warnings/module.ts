@@ -50,7 +50,7 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
     broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET),
   };
   const worker = new OutboxWorker(db, config, senders, sinks, progress, log.child({ module: 'warnings' }));
-  const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake());
+  const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake(), () => publicBaseUrl(config, listenUrl));
   return {
     name: 'warnings',
     service,

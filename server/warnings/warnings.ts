@@ -42,6 +42,8 @@ export class WarningService {
     private readonly config: Config,
     private readonly sinks: ExerciseSinks,
     private readonly onEnqueued: () => void,
+    /** The server's public base URL, for CAP <web>; null when unknown. */
+    private readonly publicUrl: () => string | null = () => null,
   ) {}
 
   async draft(actor: Actor, incidentId: string, input: DraftInput): Promise<WarningView> {
@@ -121,7 +123,11 @@ export class WarningService {
       const now = new Date();
       const identifier = capIdentifier(now, row.id);
       const sent = capDateTime(now);
-      const capXml = buildCapAlert({ identifier, sent, mode: row.mode, msgType: row.msg_type, hazard: incident.hazard, fields, references, incidentId: incident.id });
+      const expires = capDateTime(new Date(now.getTime() + (fields.validHours ?? this.config.WARNING_DEFAULT_VALID_HOURS) * 3600_000));
+      const base = this.publicUrl();
+      const web = row.mode === 'actual' && base ? `${base}/cap/alerts/${row.id}.xml` : null;
+      const contact = await dutyContact(tx);
+      const capXml = buildCapAlert({ identifier, sent, mode: row.mode, msgType: row.msg_type, hazard: incident.hazard, fields, references, incidentId: incident.id, expires, web, contact });
       const counts = await enqueueDeliveries(tx, { warningId: id, fields, exercise: row.mode === 'exercise', sinks: this.sinks });
       const people = counts.sms + counts.push;
       if (people === 0 && !fields.channels.includes('broadcast')) {
@@ -207,4 +213,11 @@ export class WarningService {
   private inTx<T>(fn: (tx: Queryable, publish: (e: Parameters<IncidentEventBus['publish']>[0]) => void) => Promise<T>): Promise<T> {
     return withTransaction(this.db.pool, (tx, afterCommit) => fn(tx, (e) => afterCommit(() => this.bus.publish(e))));
   }
+}
+
+/** The command centre's duty line from the organisation data, as CAP <contact> shows it. */
+async function dutyContact(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ value: { name: { zh: string; en: string }; dutyPhone: string } }>(`SELECT value FROM settings WHERE key = 'command_centre'`);
+  const cc = rows[0]?.value;
+  return cc ? `${cc.name.zh}值班室 ${cc.dutyPhone} / ${cc.name.en} duty line` : '12350';
 }

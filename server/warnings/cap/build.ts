@@ -12,6 +12,12 @@ export interface CapInput {
   /** "sender,identifier,sent" of the alert this one updates or cancels. */
   references?: string | null;
   incidentId: string;
+  /** CAP <expires>, with an explicit offset like `sent`. */
+  expires: string;
+  /** Where the public reads the alert (CAP <web>); omitted for exercises, which are never public. */
+  web?: string | null;
+  /** The issuing bureau's duty line (CAP <contact>). */
+  contact: string;
 }
 
 const escapeXml = (s: string) =>
@@ -56,10 +62,13 @@ export function buildCapAlert(input: CapInput): string {
     xml += el('severity', cap.severity, i2);
     xml += el('certainty', cap.certainty, i2);
     xml += el('audience', f.audience.description[lang], i2);
+    xml += el('expires', input.expires, i2);
     xml += el('senderName', lang === 'zh' ? '沈阳市铁西区应急管理局' : 'Tiexi District Emergency Management Bureau, Shenyang', i2);
     xml += el('headline', markExercise(f.headline[lang], lang, exercise), i2);
     xml += el('description', markExercise(f.text[lang], lang, exercise), i2);
     if (f.instruction) xml += el('instruction', f.instruction[lang], i2);
+    xml += el('web', input.web, i2);
+    xml += el('contact', input.contact, i2);
     xml += `${i2}<area>\n`;
     const i3 = '      ';
     xml += el('areaDesc', f.area.description[lang], i3);
