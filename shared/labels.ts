@@ -103,3 +103,11 @@ export const INCIDENT_MODE_LABELS: Record<IncidentMode, Bilingual> = {
   actual: { zh: '实战', en: 'Actual' },
   exercise: { zh: '演练', en: 'Exercise' },
 };
+
+/** Checklist item statuses as people read them (the codes are shared/checklist.ts ITEM_STATUSES). */
+export const ITEM_STATUS_LABELS: Record<'todo' | 'doing' | 'done' | 'skipped', Bilingual> = {
+  todo: { zh: '待办', en: 'To do' },
+  doing: { zh: '进行中', en: 'Doing' },
+  done: { zh: '已完成', en: 'Done' },
+  skipped: { zh: '不适用', en: 'Skipped' },
+};

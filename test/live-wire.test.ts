@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { until } from './helpers/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 /** What a client written from docs/API.md in another language actually receives. */
 let t: TestServer;
@@ -26,7 +26,7 @@ describe('the live feed on the wire', () => {
       const ack = await socket.timeout(20_000).emitWithAck('incident:join', { incidentId: incident.id });
       expect(ack.ok).toBe(true);
       expect((await t.admin.post(`/api/incidents/${incident.id}/level`, { level: 'II' })).status).toBe(200);
-      await until(() => received.length > 0, 'the level change to arrive');
+      await waitFor(() => received.length > 0, 'the level change to arrive');
       const [payload, offset, ...rest] = received[0]!;
       expect(payload).toMatchObject({ incidentId: incident.id, type: 'incident.level_changed' });
       expect(typeof offset).toBe('string');

@@ -43,11 +43,13 @@ export class FieldReportService {
       const incident = await this.incidents.get(actor, incidentId, tx);
       if (!policy.editChecklist(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not file situation reports`, { role: actor.role });
       if (incident.status === 'closed') throw new AppError('incident_closed', `incident ${incidentId} is closed`, { incidentId });
+      // The team's name goes into the log entry, so the timeline reads 排涝一队, not T-D07.
+      const { rows: teams } = actor.teamId ? await tx.query<{ name_zh: string; name_en: string }>('SELECT name_zh, name_en FROM teams WHERE id = $1', [actor.teamId]) : { rows: [] };
       const event = await appendEvent(tx, {
         incidentId,
         type: FIELD_EVENT_TYPES.report,
         actor: { id: actor.userId, name: actor.username },
-        data: { reportId: randomUUID(), teamId: actor.teamId, role: actor.role, text: input.text, location: input.location ?? null },
+        data: { reportId: randomUUID(), teamId: actor.teamId, teamName: teams[0] ? { zh: teams[0].name_zh, en: teams[0].name_en } : null, role: actor.role, text: input.text, location: input.location ?? null },
       });
       afterCommit(() => this.bus.publish(event));
       return toView(event);

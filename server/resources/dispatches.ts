@@ -154,7 +154,7 @@ export class DispatchService {
       if (incident.status !== 'active' && !ALLOWED_ON_CLOSED.includes(to)) {
         throw new AppError('incident_closed', `incident ${incident.id} is closed; only release, return and cancel remain`, { incidentId: incident.id });
       }
-      const { rows: teams } = await tx.query('SELECT status, current_dispatch_id FROM teams WHERE id = $1 FOR UPDATE', [row.team_id]);
+      const { rows: teams } = await tx.query('SELECT status, current_dispatch_id, name_zh, name_en FROM teams WHERE id = $1 FOR UPDATE', [row.team_id]);
       await tx.query(`UPDATE dispatches SET status = $2, ${STATUS_COLUMN[to]} = now(), updated_at = now() WHERE id = $1`, [dispatchId, to]);
       const teamFollows = teams[0]?.current_dispatch_id === dispatchId;
       const teamStatus = teamFollows ? TEAM_STATUS_AFTER[to] : (teams[0]?.status as TeamStatus);
@@ -163,7 +163,7 @@ export class DispatchService {
         incidentId: incident.id,
         type: RESOURCE_EVENT_TYPES.dispatchStatusChanged,
         actor: eventActor(actor),
-        data: { dispatchId, teamId: row.team_id, from, to, teamStatus, note: note ?? null, byRole: actor.role },
+        data: { dispatchId, teamId: row.team_id, teamName: teams[0] ? { zh: teams[0].name_zh, en: teams[0].name_en } : null, from, to, teamStatus, note: note ?? null, byRole: actor.role },
       });
       afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, dispatchId);

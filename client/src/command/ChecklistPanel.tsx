@@ -4,14 +4,9 @@ import { bi, formatTime, t } from '../common/i18n.js';
 import { Panel, useNow } from '../common/ui.js';
 import { isOverdue, useChecklist, type ChecklistState } from '../common/checklist.js';
 import { ITEM_STATUSES, type ChecklistItem, type ItemStatus } from '../../../shared/checklist.js';
-import { PHASES, PHASE_LABELS, type Bilingual } from '../../../shared/labels.js';
+import { ITEM_STATUS_LABELS, PHASES, PHASE_LABELS, type Bilingual } from '../../../shared/labels.js';
 
-export const STATUS_LABELS: Record<ItemStatus, Bilingual> = {
-  todo: { zh: '待办', en: 'To do' },
-  doing: { zh: '进行中', en: 'Doing' },
-  done: { zh: '已完成', en: 'Done' },
-  skipped: { zh: '不适用', en: 'Skipped' },
-};
+export const STATUS_LABELS: Record<ItemStatus, Bilingual> = ITEM_STATUS_LABELS;
 
 /** The live checklist grouped by phase, then responsible unit; overdue items highlighted and counted. */
 export function ChecklistPanel(props: { incidentId: string; token: string; onConnected: (c: boolean) => void; units: Map<string, Bilingual>; readOnly: boolean; wall: boolean }) {
