@@ -185,6 +185,25 @@ describe('web client end to end', () => {
     await board.getByRole('heading', { name: '处置检查单' }).waitFor();
   });
 
+  it('"dispatch all proposed" sends the whole proposal after one confirmation and shows each team\'s result', async () => {
+    const res = await srv.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'II', mode: 'actual', title: '全部调派测试', location: { lat: 41.8001, lon: 123.3803 } });
+    const id = res.body.incident.id as string;
+    const proposed = (await srv.admin.get(`/api/incidents/${id}/recommendations`)).body.recommendations.teams.flatMap((r: any) => r.candidates.filter((c: any) => c.proposed)).length;
+    expect(proposed).toBeGreaterThan(5);
+    await board.goto(`${srv.url}/#/incidents/${id}`);
+    await board.getByTestId('dispatch-all').click();
+    await board.getByTestId('dispatch-all-confirm').click();
+    const outcome = board.getByTestId('batch-outcome');
+    await outcome.waitFor();
+    await expect.poll(() => outcome.locator('li.ok').count()).toBe(proposed);
+    expect(await outcome.locator('li.bad').count()).toBe(0);
+    await screenshot(board, 'command-dispatch-all');
+    const dispatches = (await srv.admin.get(`/api/incidents/${id}/dispatches`)).body.dispatches;
+    expect(dispatches).toHaveLength(proposed);
+    // Released again, so the teams stay free for the tests that follow.
+    for (const d of dispatches) expect((await srv.admin.post(`/api/dispatches/${d.id}/status`, { status: 'cancelled' })).status).toBe(200);
+  });
+
   it('an exercise incident shows its banner on the board and in the field app; its level is changed and it is closed from the board', async () => {
     const res = await srv.admin.post('/api/incidents', { planId: 'heavy-snow', level: 'IV', mode: 'exercise', title: '暴雪演练' });
     expect(res.status).toBe(201);

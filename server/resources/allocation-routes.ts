@@ -2,22 +2,45 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf } from '../auth/middleware.js';
 import { parseInput } from '../http/validate.js';
+import { settleEach } from '../http/batch.js';
+import { AppError } from '../http/errors.js';
+import { resourcePolicy } from './resource-policy.js';
 import type { AllocationService } from './allocations.js';
+import type { IncidentService } from '../incidents/incidents.js';
 import { quantitySchema } from './quantities.js';
 
 const allocateBody = z
   .object({ stockLineId: z.string().min(1).max(64), quantity: quantitySchema, note: z.string().trim().max(1000).optional() })
+  .strict();
+/** The proposal's materials in one confirmation: each stock line on its own. */
+const batchAllocateBody = z
+  .object({
+    allocations: z
+      .array(allocateBody)
+      .min(1)
+      .max(100)
+      .refine((list) => new Set(list.map((a) => a.stockLineId)).size === list.length, 'a stock line may appear only once'),
+  })
   .strict();
 const returnBody = z.object({ quantity: quantitySchema.optional() }).strict();
 const cancelBody = z.object({ reason: z.string().trim().max(1000).optional() }).strict();
 const emptyBody = z.object({}).strict();
 
 /** Material allocations (物资调拨): reserve, issue (出库), deliver, return (入库), cancel. */
-export function allocationRoutes(allocations: AllocationService): Router {
+export function allocationRoutes(incidents: IncidentService, allocations: AllocationService): Router {
   const router = Router();
   router.post('/api/incidents/:id/allocations', async (req, res) => {
     const body = parseInput(allocateBody, req.body);
     res.status(201).json({ allocation: await allocations.allocate(actorOf(req), req.params.id, body) });
+  });
+  router.post('/api/incidents/:id/allocations/batch', async (req, res) => {
+    const { allocations: list } = parseInput(batchAllocateBody, req.body);
+    const actor = actorOf(req);
+    const incident = await incidents.get(actor, req.params.id);
+    if (!resourcePolicy.dispatch(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not allocate materials to this incident`, { role: actor.role });
+    // Concurrent on purpose: the AllocationBatcher grants them in one transaction.
+    const results = await settleEach(list, 'allocation', (a) => allocations.allocate(actor, req.params.id, a), { concurrent: true });
+    res.json({ results: results.map((r) => ({ stockLineId: list[r.index]!.stockLineId, ...r })) });
   });
   router.get('/api/incidents/:id/allocations', async (req, res) => {
     res.json({ allocations: await allocations.listForIncident(actorOf(req), req.params.id) });

@@ -4,10 +4,12 @@ import type { Database } from '../db/database.js';
 import { actorOf } from '../auth/middleware.js';
 import { AppError } from '../http/errors.js';
 import { parseInput } from '../http/validate.js';
+import { settleEach } from '../http/batch.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { DISPATCH_STATUSES } from '../../shared/resources.js';
 import type { DispatchService } from './dispatches.js';
 import { recommend } from './recommendation.js';
+import { resourcePolicy } from './resource-policy.js';
 
 const dispatchBody = z
   .object({
@@ -18,6 +20,17 @@ const dispatchBody = z
       .strict()
       .optional(),
     contact: z.object({ name: z.string().trim().min(1).max(64), phone: z.string().regex(/^\+?[0-9-]{5,20}$/) }).strict().optional(),
+  })
+  .strict();
+
+/** "Dispatch all proposed": each team on its own, no team twice. */
+const batchDispatchBody = z
+  .object({
+    teams: z
+      .array(dispatchBody.pick({ teamId: true, task: true }))
+      .min(1)
+      .max(100)
+      .refine((teams) => new Set(teams.map((t) => t.teamId)).size === teams.length, 'a team may appear only once'),
   })
   .strict();
 
@@ -34,6 +47,16 @@ export function dispatchRoutes(db: Database, incidents: IncidentService, dispatc
   router.post('/api/incidents/:id/dispatches', async (req, res) => {
     const body = parseInput(dispatchBody, req.body);
     res.status(201).json({ dispatch: await dispatches.create(actorOf(req), req.params.id, body) });
+  });
+  router.post('/api/incidents/:id/dispatches/batch', async (req, res) => {
+    const { teams } = parseInput(batchDispatchBody, req.body);
+    const actor = actorOf(req);
+    // Visibility and role first: an incident the caller cannot see is 404, a role that may not
+    // dispatch is 403, for the whole request; only what depends on each team is answered per team.
+    const incident = await incidents.get(actor, req.params.id);
+    if (!resourcePolicy.dispatch(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not dispatch teams to this incident`, { role: actor.role });
+    const results = await settleEach(teams, 'dispatch', (team) => dispatches.create(actor, req.params.id, team));
+    res.json({ results: results.map((r) => ({ teamId: teams[r.index]!.teamId, ...r })) });
   });
   router.get('/api/incidents/:id/dispatches', async (req, res) => {
     res.json({ dispatches: await dispatches.listForIncident(actorOf(req), req.params.id) });

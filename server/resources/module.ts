@@ -17,7 +17,7 @@ export function resourcesModule(ctx: ServerContext): Module {
   });
   return {
     name: 'resources',
-    routers: [dispatchRoutes(ctx.db, ctx.incidents, dispatches), allocationRoutes(allocations), stockRoutes(ctx.db, watch)],
+    routers: [dispatchRoutes(ctx.db, ctx.incidents, dispatches), allocationRoutes(ctx.incidents, allocations), stockRoutes(ctx.db, watch)],
     start: () => watch.start(),
     stop: () => watch.stop(),
   };

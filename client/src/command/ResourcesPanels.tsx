@@ -24,6 +24,12 @@ interface StockRow {
   minQuantity: number | null;
 }
 
+type BatchItem = { ok: true } | { ok: false; error: { code: string; message: string } };
+interface BatchOutcome {
+  kind: 'teams' | 'materials';
+  items: { label: string; ok: boolean; error: string | null }[];
+}
+
 /** An action that needs exactly one confirmation: the first click asks, the second does it. */
 export function ConfirmButton(props: { label: string; confirm: string; onConfirm: () => Promise<void>; disabled?: boolean; testid?: string }) {
   const [asking, setAsking] = useState(false);
@@ -152,9 +158,64 @@ export function DispatchesPanel({ r }: { r: Resources }) {
 export function RecommendationsPanel({ r }: { r: Resources }) {
   const { incident, now, dispatches, allocations, recs, teams, error, canAct, act, stockOf, stockUnit, teamsWorking } = r;
   void [incident, now, dispatches, allocations, recs, teams, error, canAct, act, stockOf, stockUnit, teamsWorking];
+  const [outcome, setOutcome] = useState<BatchOutcome | null>(null);
+  const proposedTeams = (recs?.teams ?? []).flatMap((req) => req.candidates.filter((c) => c.proposed).map((c) => ({ teamId: c.teamId, name: c.name })));
+  const proposedLines = (recs?.materials ?? []).flatMap((m) =>
+    m.sources
+      .filter((src) => src.kind === 'warehouse' && src.stockLineId && (src.proposedQuantity ?? 0) > 0)
+      .map((src) => ({ stockLineId: src.stockLineId!, quantity: src.proposedQuantity!, label: `${bi(m.itemName)} ${src.proposedQuantity} ${m.unit}` })),
+  );
+  const dispatchAll = () =>
+    act(async () => {
+      const { results } = await post<{ results: BatchItem[] }>(`/api/incidents/${incident.id}/dispatches/batch`, { teams: proposedTeams.map(({ teamId }) => ({ teamId })) });
+      setOutcome({ kind: 'teams', items: results.map((r, i) => ({ label: bi(proposedTeams[i]!.name), ok: r.ok, error: r.ok ? null : r.error.message })) });
+    });
+  const allocateAll = () =>
+    act(async () => {
+      const { results } = await post<{ results: BatchItem[] }>(`/api/incidents/${incident.id}/allocations/batch`, { allocations: proposedLines.map(({ stockLineId, quantity }) => ({ stockLineId, quantity })) });
+      setOutcome({ kind: 'materials', items: results.map((r, i) => ({ label: proposedLines[i]!.label, ok: r.ok, error: r.ok ? null : r.error.message })) });
+    });
   return (
       <Panel title={t('推荐队伍与物资', 'Recommended teams and materials')} id="recommendations">
         {!recs && <p class="muted">{t('加载中…', 'Loading…')}</p>}
+        {canAct && (proposedTeams.length > 0 || proposedLines.length > 0) && (
+          <p class="batch-actions">
+            {proposedTeams.length > 0 && (
+              <ConfirmButton
+                testid="dispatch-all"
+                label={t(`全部调派（${proposedTeams.length} 支队伍）`, `Dispatch all proposed (${proposedTeams.length} teams)`)}
+                confirm={t(`确认调派 ${proposedTeams.length} 支队伍`, `Confirm: dispatch ${proposedTeams.length} teams`)}
+                onConfirm={dispatchAll}
+              />
+            )}{' '}
+            {proposedLines.length > 0 && (
+              <ConfirmButton
+                testid="allocate-all"
+                label={t(`全部调拨（${proposedLines.length} 项）`, `Allocate all proposed (${proposedLines.length} lines)`)}
+                confirm={t(`确认调拨 ${proposedLines.length} 项物资`, `Confirm: allocate ${proposedLines.length} lines`)}
+                onConfirm={allocateAll}
+              />
+            )}
+          </p>
+        )}
+        {outcome && (
+          <div class="batch-outcome" data-testid="batch-outcome" role="status">
+            <p>
+              {outcome.kind === 'teams' ? t('调派结果', 'Dispatch results') : t('调拨结果', 'Allocation results')}: {outcome.items.filter((i) => i.ok).length}/{outcome.items.length}{' '}
+              {t('成功', 'succeeded')}{' '}
+              <button type="button" onClick={() => setOutcome(null)}>
+                {t('知道了', 'Dismiss')}
+              </button>
+            </p>
+            <ul>
+              {outcome.items.map((item, i) => (
+                <li key={i} class={item.ok ? 'ok' : 'bad'}>
+                  {item.label}：{item.ok ? t('成功', 'done') : item.error}
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
         {recs?.teams.map((r) => (
           <div key={r.specialty} class="rec">
             <h4>
