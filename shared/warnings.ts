@@ -89,6 +89,14 @@ export interface WarningView extends WarningFields {
   updatedAt: string;
   approvedAt: string | null;
   delivery: WarningProgress | null;
+  /** Exactly what each chosen channel will carry (with 【演练】 in exercises), so the approver signs what goes out. */
+  outgoing: OutgoingMessages;
+}
+
+export interface OutgoingMessages {
+  sms: { body: string; encoding: 'GSM-7' | 'UCS-2'; segments: number } | null;
+  push: { title: string; body: string } | null;
+  broadcast: { headline: Bilingual; description: Bilingual } | null;
 }
 
 export type { Area, Bilingual, WarningChannel, WarningColour };

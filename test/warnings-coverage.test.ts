@@ -70,4 +70,27 @@ describe('warning coverage', () => {
     const expires = /<expires>([^<]+)<\/expires>/.exec(cap)![1]!;
     expect(new Date(expires).getTime() - new Date(sent).getTime()).toBe(24 * 3600_000);
   });
+
+  it('the approver sees exactly what goes out: the draft shows each channel\'s text, 【演练】 in exercises, and the sink receives that text', async () => {
+    const csv = ['name,phone,kind,role,team,lat,lon,drill', '张三,+8613800000101,responder,staff,,,,', '演练员,+8613800000102,responder,staff,,,,true'].join('\n');
+    expect((await t.admin.post('/api/recipients/import', { list: 'outgoing-test', csv })).status).toBe(200);
+    const staff = await t.user('staff');
+    const audience = { description: { zh: '指挥部工作人员', en: 'Command staff' }, roles: ['staff'] };
+    for (const mode of ['actual', 'exercise'] as const) {
+      const incident = (await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode })).body.incident;
+      const draft = (await staff.post(`/api/incidents/${incident.id}/warnings`, { template: 'wl-iii-yellow', audience })).body.warning;
+      const { outgoing } = draft;
+      expect(outgoing.sms.body.startsWith('【演练】')).toBe(mode === 'exercise');
+      expect(outgoing.push.title.startsWith('【演练】')).toBe(mode === 'exercise');
+      expect(outgoing.broadcast.headline.en.startsWith('EXERCISE: ')).toBe(mode === 'exercise');
+      expect(outgoing.sms.segments).toBeGreaterThan(0);
+      expect((await t.admin.post(`/api/warnings/${draft.id}/approve`)).status).toBe(200);
+      const sunk = await waitFor(async () => {
+        const sms = (await t.admin.get(`/api/warnings/${draft.id}/sink`)).body.messages.filter((r: any) => r.channel === 'sms');
+        return sms.length > 0 ? sms : null;
+      }, 'the SMS in the sink');
+      expect(sunk.map((m: any) => m.address)).toEqual([mode === 'exercise' ? '+8613800000102' : '+8613800000101']);
+      for (const m of sunk) expect(m.body).toBe(outgoing.sms.body);
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import type { CapMsgType, WarningFields } from '../../shared/warnings.js';
+import type { CapMsgType, OutgoingMessages, WarningFields } from '../../shared/warnings.js';
 import { AppError } from '../http/errors.js';
 import { COLOUR_TO_CAP, markExercise } from './cap/rules.js';
 
@@ -51,6 +51,18 @@ export function pushPayload(f: WarningFields, ctx: MessageContext & { warningId:
     body: markExercise(f.text.zh, 'zh', ctx.exercise),
     en: { title: markExercise(f.headline.en, 'en', ctx.exercise), body: markExercise(f.text.en, 'en', ctx.exercise) },
   });
+}
+
+/** What each chosen channel carries, built by the same functions the channels send with. */
+export function outgoingMessages(f: WarningFields, ctx: MessageContext): OutgoingMessages {
+  const mark = (b: { zh: string; en: string }) => ({ zh: markExercise(b.zh, 'zh', ctx.exercise), en: markExercise(b.en, 'en', ctx.exercise) });
+  const sms = f.channels.includes('sms') ? smsBody(f, ctx) : null;
+  const push = f.channels.includes('push') ? (JSON.parse(pushPayload(f, { ...ctx, warningId: '', identifier: '', deliveryId: '' })) as { title: string; body: string }) : null;
+  return {
+    sms: sms === null ? null : { body: sms, ...(({ encoding, segments }) => ({ encoding, segments }))(smsSegments(sms)) },
+    push: push && { title: push.title, body: push.body },
+    broadcast: f.channels.includes('broadcast') ? { headline: mark(f.headline), description: mark(f.text) } : null,
+  };
 }
 
 /** Web Push TTL (seconds) and Urgency header from the warning colour. */

@@ -11,7 +11,7 @@ import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import { draftInputSchema, editInputSchema, warningFieldsSchema, type CapMsgType, type WarningFields, type WarningView } from '../../shared/warnings.js';
 import { buildCapAlert } from './cap/build.js';
 import { CAP_SENDER, capDateTime, capIdentifier } from './cap/rules.js';
-import { checkChannelLimits } from './messages.js';
+import { checkChannelLimits, outgoingMessages } from './messages.js';
 import { enqueueDeliveries } from './outbox.js';
 import { warningProgress } from './progress.js';
 import { findWarning, toView, warningNotFound, type WarningRow } from './store.js';
@@ -193,7 +193,11 @@ export class WarningService {
   private async view(db: Queryable, row: WarningRow): Promise<WarningView> {
     let references: string | null = null;
     if (row.references_id) references = (await findWarning(db, row.references_id))?.identifier ?? null;
-    return { ...toView(row, references), delivery: row.status === 'draft' ? null : await warningProgress(db, row.id, row.approved_at, row.fields.channels) };
+    return {
+      ...toView(row, references),
+      delivery: row.status === 'draft' ? null : await warningProgress(db, row.id, row.approved_at, row.fields.channels),
+      outgoing: outgoingMessages(row.fields, { exercise: row.mode === 'exercise', msgType: row.msg_type }),
+    };
   }
 
   private async visibleIncident(actor: Actor, row: WarningRow, db?: Queryable): Promise<IncidentRecord> {

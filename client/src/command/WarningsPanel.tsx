@@ -74,6 +74,26 @@ export function WarningsPanel(props: { incident: IncidentView; detail: IncidentD
             {w.channels.map((c) => bi(WARNING_CHANNEL_LABELS[c])).join(' · ')} · {t('起草', 'drafted')} {formatTime(w.createdAt)}
             {w.approvedAt && ` · ${t('签发', 'approved')} ${formatTime(w.approvedAt)}`}
           </p>
+          {w.status === 'draft' && (
+            <details class="outgoing" data-testid="outgoing" open={canDraft}>
+              <summary>{t('将发出的内容（签发前请核对）', 'Exactly what will go out (check before approving)')}</summary>
+              {w.outgoing.sms && (
+                <p>
+                  <b>{bi(WARNING_CHANNEL_LABELS.sms)}</b>（{w.outgoing.sms.segments} {t('条', 'segments')}）：<span data-testid="outgoing-sms">{w.outgoing.sms.body}</span>
+                </p>
+              )}
+              {w.outgoing.push && (
+                <p>
+                  <b>{bi(WARNING_CHANNEL_LABELS.push)}</b>：<span data-testid="outgoing-push">{w.outgoing.push.title} — {w.outgoing.push.body}</span>
+                </p>
+              )}
+              {w.outgoing.broadcast && (
+                <p>
+                  <b>{bi(WARNING_CHANNEL_LABELS.broadcast)}</b>：<span data-testid="outgoing-broadcast">{bi(w.outgoing.broadcast.headline)} — {bi(w.outgoing.broadcast.description)}</span>
+                </p>
+              )}
+            </details>
+          )}
           {w.status === 'draft' && canDraft && (
             <ConfirmButton
               testid="approve-warning"
