@@ -45,10 +45,20 @@ describe('web client end to end', () => {
     await loginThroughForm(board, srv.url + '/', 'admin', ADMIN_PASSWORD);
     await board.locator('select[name=plan]').selectOption('waterlogging-underpass');
     await board.locator('input[name=level][value=II]').check();
+    // The location by name: a road of the offline basemap, then fine-tuned on the map.
+    await board.locator('input[name=place]').fill('建设');
+    await board.getByTestId('place-matches').getByRole('button', { name: /建设大路/ }).click();
+    await expect.poll(() => board.getByTestId('picked-place').textContent()).toContain('建设大路');
     await board.locator('.pick-map').click({ position: { x: 260, y: 150 } });
     await expect.poll(() => board.getByTestId('picked-location').textContent()).toMatch(/^41\.\d+, 123\.\d+$/);
-    await screenshot(board, 'command-activate');
+    // Actual vs exercise has no default, and an actual response asks once more.
+    expect(await board.locator('form.activate-form button[type=submit]').isDisabled()).toBe(true);
+    await board.locator('input[name=mode][value=actual]').check();
     await board.locator('form.activate-form button[type=submit]').click();
+    await board.getByTestId('confirm-actual').waitFor();
+    await screenshot(board, 'command-activate');
+    expect(board.url()).not.toMatch(/#\/incidents\//);
+    await board.getByTestId('confirm-actual').click();
     await board.waitForURL(/#\/incidents\/[0-9a-f-]{36}$/);
     incidentId = /#\/incidents\/([0-9a-f-]{36})$/.exec(board.url())![1]!;
     await board.locator('[data-panel=checklist] tr.item').first().waitFor();

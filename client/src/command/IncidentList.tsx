@@ -6,6 +6,13 @@ import type { Session } from '../common/session.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, type Bilingual, type IncidentMode, type ResponseLevel } from '../../../shared/labels.js';
 import { MapView } from './MapView.js';
+import { findPlaces, loadPlaces, type Place } from './places.js';
+
+const PLACE_KIND_LABELS: Record<Place['kind'], Bilingual> = {
+  shelter: { zh: '避难场所', en: 'shelter' },
+  warehouse: { zh: '储备库', en: 'warehouse' },
+  road: { zh: '道路', en: 'road' },
+};
 
 interface PlanSummary {
   id: string;
@@ -72,7 +79,12 @@ function ActivateForm(props: { session: Session }) {
   const [plans, setPlans] = useState<PlanSummary[]>([]);
   const [planId, setPlanId] = useState('');
   const [level, setLevel] = useState<ResponseLevel | ''>('');
-  const [mode, setMode] = useState<IncidentMode>(props.session.user.role === 'controller' ? 'exercise' : 'actual');
+  // No default for actual vs exercise: activating a real response must be a deliberate choice.
+  const [mode, setMode] = useState<IncidentMode | ''>(props.session.user.role === 'controller' ? 'exercise' : '');
+  const [confirming, setConfirming] = useState(false);
+  const [places, setPlaces] = useState<Place[]>([]);
+  const [placeQuery, setPlaceQuery] = useState('');
+  const [placeName, setPlaceName] = useState<string | null>(null);
   const [title, setTitle] = useState('');
   const [location, setLocation] = useState<{ lat: number; lon: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -81,12 +93,20 @@ function ActivateForm(props: { session: Session }) {
     get<{ plans: PlanSummary[] }>('/api/plans')
       .then((r) => setPlans(r.plans))
       .catch((e) => setError(errorText(e)));
+    void loadPlaces().then(setPlaces);
   }, []);
+  const matches = findPlaces(places, placeQuery);
   const plan = plans.find((p) => p.id === planId);
   const levelInfo = plan?.levels.find((l) => l.level === level);
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
-    if (!plan || !level) return;
+    if (!plan || !level || !mode) return;
+    // An actual response goes out to real people: one more, explicit confirmation.
+    if (mode === 'actual' && !confirming) return setConfirming(true);
+    void activate();
+  };
+  const activate = async () => {
+    if (!plan || !level || !mode) return;
     setBusy(true);
     setError(null);
     try {
@@ -99,6 +119,7 @@ function ActivateForm(props: { session: Session }) {
       setError(errorText(err));
     } finally {
       setBusy(false);
+      setConfirming(false);
     }
   };
   return (
@@ -137,7 +158,7 @@ function ActivateForm(props: { session: Session }) {
           <legend>{t('类型', 'Mode')}</legend>
           {(['actual', 'exercise'] as const).map((m) => (
             <label key={m} class="inline">
-              <input type="radio" name="mode" value={m} checked={mode === m} onChange={() => setMode(m)} /> {bi(INCIDENT_MODE_LABELS[m])}
+              <input type="radio" name="mode" value={m} checked={mode === m} required onChange={() => (setMode(m), setConfirming(false))} /> {bi(INCIDENT_MODE_LABELS[m])}
             </label>
           ))}
         </fieldset>
@@ -146,11 +167,27 @@ function ActivateForm(props: { session: Session }) {
           <input name="title" value={title} maxLength={200} onInput={(e) => setTitle(e.currentTarget.value)} />
         </label>
         <div>
+          <label>
+            {t('按名称查找地点（避难场所、储备库、道路）', 'Find a place by name (shelters, warehouses, roads)')}
+            <input name="place" value={placeQuery} autoComplete="off" onInput={(e) => setPlaceQuery(e.currentTarget.value)} />
+          </label>
+          {matches.length > 0 && (
+            <ul class="place-matches" data-testid="place-matches">
+              {matches.map((p, i) => (
+                <li key={i}>
+                  <button type="button" onClick={() => (setLocation({ lat: p.lat, lon: p.lon }), setPlaceName(bi(p.name)), setPlaceQuery(''))}>
+                    {bi(p.name)} <span class="muted small">{bi(PLACE_KIND_LABELS[p.kind])}</span>
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
           <p class="muted">
-            {t('在地图上点击选择事发地点：', 'Click the map to set the location: ')}
+            {t('或在地图上点击选择事发地点：', 'Or click the map to set the location: ')}
             <span data-testid="picked-location">{location ? `${location.lat.toFixed(4)}, ${location.lon.toFixed(4)}` : t('未选择', 'not set')}</span>
+            {placeName && location && <span data-testid="picked-place"> · {placeName}</span>}
           </p>
-          <MapView class="pick-map" markers={location ? [{ id: 'pick', kind: 'pick', lat: location.lat, lon: location.lon, label: t('事发地点', 'Location') }] : []} onPick={(lat, lon) => setLocation({ lat, lon })} />
+          <MapView class="pick-map" markers={location ? [{ id: 'pick', kind: 'pick', lat: location.lat, lon: location.lon, label: t('事发地点', 'Location') }] : []} onPick={(lat, lon) => (setLocation({ lat, lon }), setPlaceName(null))} />
         </div>
         {levelInfo && (
           <p class="muted">
@@ -158,9 +195,25 @@ function ActivateForm(props: { session: Session }) {
           </p>
         )}
         {error && <p class="error" role="alert">{error}</p>}
-        <button type="submit" class="primary" disabled={busy || !plan || !level}>
-          {t('启动响应', 'Activate')}
-        </button>
+        {!confirming && (
+          <button type="submit" class="primary" disabled={busy || !plan || !level || !mode}>
+            {mode === 'exercise' ? t('启动演练', 'Start the exercise') : t('启动响应', 'Activate')}
+          </button>
+        )}
+        {confirming && (
+          <div class="confirm-actual" role="alertdialog" aria-label={t('确认启动实战响应', 'Confirm an actual response')}>
+            <p>
+              <strong>{t('这是实战响应，不是演练。', 'This is an actual response, not an exercise.')}</strong>{' '}
+              {t(`将按${level ? bi(RESPONSE_LEVEL_LABELS[level]) : ''}启动「${plan ? bi(plan.title) : ''}」，预警可发往真实公众。`, `It starts "${plan ? bi(plan.title) : ''}" at ${level ? bi(RESPONSE_LEVEL_LABELS[level]) : ''}; warnings can reach the real public.`)}
+            </p>
+            <button type="button" class="primary danger" disabled={busy} data-testid="confirm-actual" onClick={() => void activate()}>
+              {t('确认启动实战响应', 'Confirm: activate the actual response')}
+            </button>{' '}
+            <button type="button" onClick={() => setConfirming(false)}>
+              {t('返回', 'Back')}
+            </button>
+          </div>
+        )}
       </form>
     </Panel>
   );
