@@ -214,6 +214,26 @@ describe('web client end to end', () => {
     for (const d of dispatches) expect((await srv.admin.post(`/api/dispatches/${d.id}/status`, { status: 'cancelled' })).status).toBe(200);
   });
 
+  it('a new situation report raises an alert with a chime that stays until acknowledged, and stays acknowledged after a reload', async () => {
+    await board.goto(`${srv.url}/#/incidents/${incidentId}`);
+    await board.locator('[data-panel=checklist] tr.item').first().waitFor();
+    // Nothing old alarms when the board opens.
+    expect(await board.locator('[data-alert-kind=report]').count()).toBe(0);
+    const reporter = await srv.user('field', { teamId: 'T-D09' });
+    expect((await reporter.post(`/api/incidents/${incidentId}/reports`, { text: '北一路桥下积水深0.7米，一辆公交车熄火' })).status).toBe(201);
+    const alert = board.locator('[data-alert-kind=report]');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('北一路桥下积水深0.7米，一辆公交车熄火');
+    await expect.poll(async () => Number(await board.getByTestId('alert-center').getAttribute('data-sounds'))).toBeGreaterThan(0);
+    await screenshot(board, 'command-alert');
+    await alert.getByTestId('acknowledge-alert').click();
+    await expect.poll(() => board.locator('[data-alert-kind=report]').count()).toBe(0);
+    await board.reload();
+    await board.locator('[data-panel=checklist] tr.item').first().waitFor();
+    await board.waitForTimeout(500);
+    expect(await board.locator('[data-alert-kind=report]').count()).toBe(0);
+  });
+
   it('an exercise incident shows its banner on the board and in the field app; its level is changed and it is closed from the board', async () => {
     const res = await srv.admin.post('/api/incidents', { planId: 'heavy-snow', level: 'IV', mode: 'exercise', title: '暴雪演练' });
     expect(res.status).toBe(201);

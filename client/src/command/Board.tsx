@@ -13,6 +13,7 @@ import { DispatchesPanel, RecommendationsPanel, StockPanel, useResources } from 
 import { WarningsPanel } from './WarningsPanel.js';
 import { MapView, type MapMarker } from './MapView.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
+import { AlertCenter } from './AlertCenter.js';
 
 /** Stands in until the incident is loaded, so the board's hooks run in the same order every render. */
 const PLACEHOLDER = { id: '', status: 'closed', mode: 'actual', level: 'IV' } as IncidentView;
@@ -59,6 +60,13 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
   );
   const feed = useLiveFeed(incidentId, session.token, onEvent);
   const [checklistConnected, setChecklistConnected] = useState(false);
+  const [overdue, setOverdue] = useState<{ id: string; text: string; dueAt: string }[]>([]);
+  // The log as it stood when the board opened: only what happens after it raises alerts.
+  const [baselineSeq, setBaselineSeq] = useState<number | null>(null);
+  useEffect(() => setBaselineSeq(null), [incidentId]);
+  useEffect(() => {
+    if (detail && baselineSeq === null && detail.incident.id === incidentId) setBaselineSeq(detail.incident.lastSeq);
+  }, [detail, incidentId]);
   const incident = detail?.incident ?? feed.incident;
   const resources = useResources({ incident: incident ?? PLACEHOLDER, session, refresh });
   const units = useMemo(() => new Map((detail?.plan.command.units ?? []).map((u) => [u.id, u.name])), [detail]);
@@ -69,10 +77,11 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
     <>
       {incident.mode === 'exercise' && <ExerciseBanner />}
       <main class={`board ${incident.status === 'closed' ? 'closed' : ''}`}>
+        <AlertCenter key={incidentId} incidentId={incidentId} events={feed.events} baselineSeq={baselineSeq} overdue={incident.status === 'active' ? overdue : []} />
         <IncidentHeader incident={incident} session={session} onChanged={load} presence={feed.presence} liveConnected={feed.connected} checklistConnected={checklistConnected} />
         <div class="board-grid">
           <div class="col">
-            <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} units={units} readOnly={incident.status === 'closed' || session.user.role === 'observer'} wall={props.wall} />
+            <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={incident.status === 'closed' || session.user.role === 'observer'} wall={props.wall} />
             <RecommendationsPanel r={resources} />
           </div>
           <div class="col side">

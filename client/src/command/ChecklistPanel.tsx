@@ -9,7 +9,16 @@ import { ITEM_STATUS_LABELS, PHASES, PHASE_LABELS, type Bilingual } from '../../
 export const STATUS_LABELS: Record<ItemStatus, Bilingual> = ITEM_STATUS_LABELS;
 
 /** The live checklist grouped by phase, then responsible unit; overdue items highlighted and counted. */
-export function ChecklistPanel(props: { incidentId: string; token: string; onConnected: (c: boolean) => void; units: Map<string, Bilingual>; readOnly: boolean; wall: boolean }) {
+export function ChecklistPanel(props: {
+  incidentId: string;
+  token: string;
+  onConnected: (c: boolean) => void;
+  /** Called with the overdue items whenever that set changes (the board raises alerts for them). */
+  onOverdue?: (items: { id: string; text: string; dueAt: string }[]) => void;
+  units: Map<string, Bilingual>;
+  readOnly: boolean;
+  wall: boolean;
+}) {
   // The checklist lives here, so an edit storm re-renders this panel only, not the whole board.
   const checklist = useChecklist(props.incidentId, props.token);
   useEffect(() => props.onConnected(checklist.connected), [checklist.connected]);
@@ -18,7 +27,10 @@ export function ChecklistPanel(props: { incidentId: string; token: string; onCon
   const [unitFilter, setUnitFilter] = useState('');
   const { items } = checklist;
   const current = items.filter((i) => i.inLevel !== false);
-  const overdue = current.filter((i) => isOverdue(i, now)).length;
+  const overdueItems = current.filter((i) => isOverdue(i, now));
+  const overdue = overdueItems.length;
+  const overdueKey = overdueItems.map((i) => i.id).join(',');
+  useEffect(() => props.onOverdue?.(overdueItems.map((i) => ({ id: i.id, text: i.text, dueAt: i.dueAt! }))), [overdueKey]);
   const done = current.filter((i) => i.status === 'done' || i.status === 'skipped').length;
   const groups = useMemo(() => {
     const byPhase = new Map<string, Map<string, ChecklistItem[]>>();
