@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, ADMIN_PASSWORD, type TestServer } from './helpers/server.js';
-import { collectErrors, DESKTOP, launchBrowser, loginThroughForm, PHONE, screenshot, type Browser, type BrowserContext, type Page } from './helpers/browser.js';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ARTIFACTS_DIR, collectErrors, DESKTOP, launchBrowser, loginThroughForm, PHONE, screenshot, seriousAxeViolations, type Browser, type BrowserContext, type Page } from './helpers/browser.js';
 
 /**
  * End to end in the system's Chromium: the command-centre board and the field app (phone
@@ -191,7 +193,7 @@ describe('web client end to end', () => {
     await board.waitForTimeout(500);
     await screenshot(board, 'command-wall-en');
     await board.getByRole('button', { name: 'Wall screen' }).click();
-    await board.getByRole('button', { name: 'Language / 语言' }).click();
+    await board.getByRole('button', { name: '中文', exact: true }).click();
     await board.getByRole('heading', { name: '处置检查单' }).waitFor();
   });
 
@@ -232,6 +234,26 @@ describe('web client end to end', () => {
     await board.locator('[data-panel=checklist] tr.item').first().waitFor();
     await board.waitForTimeout(500);
     expect(await board.locator('[data-alert-kind=report]').count()).toBe(0);
+  });
+
+  it('board, wall screen and field app have no serious accessibility violations (axe-core)', async () => {
+    const found: Record<string, unknown> = {};
+    await board.goto(`${srv.url}/#/incidents/${incidentId}`);
+    await board.locator('[data-panel=checklist] tr.item').first().waitFor();
+    found.board = await seriousAxeViolations(board);
+    await board.getByRole('button', { name: '大屏模式' }).click();
+    await board.locator('body.wall [data-panel=checklist] tr.item').first().waitFor();
+    found.wall = await seriousAxeViolations(board);
+    await board.getByRole('button', { name: '大屏模式' }).click();
+    await board.goto(`${srv.url}/#/`);
+    await board.locator('form.activate-form').waitFor();
+    found.incidentList = await seriousAxeViolations(board);
+    await field.goto(srv.url + '/field');
+    await field.getByRole('tab', { name: '检查单' }).waitFor();
+    found.field = await seriousAxeViolations(field);
+    await board.goto(`${srv.url}/#/incidents/${incidentId}`);
+    await writeFile(path.join(ARTIFACTS_DIR, 'axe-violations.json'), JSON.stringify(found, null, 2));
+    expect(found).toEqual({ board: [], wall: [], incidentList: [], field: [] });
   });
 
   it('an exercise incident shows its banner on the board and in the field app; its level is changed and it is closed from the board', async () => {

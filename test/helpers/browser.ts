@@ -64,3 +64,28 @@ export function collectErrors(page: Page): string[] {
 }
 
 export type { Browser, BrowserContext, Page };
+
+/** A violation axe-core reports, reduced to what a failing test should print. */
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+/**
+ * Runs axe-core (the accessibility engine from npm, injected into the page) and returns the
+ * violations of impact "serious" or "critical" — the ones the browser tests fail on.
+ */
+export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> {
+  const { createRequire } = await import('node:module');
+  const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+  await page.addScriptTag({ path: axePath });
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    return axe.run(document, { resultTypes: ['violations'] });
+  });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
+}

@@ -16,7 +16,7 @@ export function ExerciseBanner() {
 export function LangSwitch() {
   useLang();
   return (
-    <button type="button" class="lang" onClick={() => setLang(lang() === 'zh' ? 'en' : 'zh')} aria-label="Language / 语言">
+    <button type="button" class="lang" onClick={() => setLang(lang() === 'zh' ? 'en' : 'zh')} title="Language / 语言">
       {lang() === 'zh' ? 'English' : '中文'}
     </button>
   );
