@@ -5,6 +5,7 @@ import { Panel } from '../common/ui.js';
 import type { Session } from '../common/session.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, type Bilingual, type IncidentMode, type ResponseLevel } from '../../../shared/labels.js';
+import { can } from '../../../shared/policy.js';
 import { MapView } from './MapView.js';
 
 interface PlanSummary {
@@ -13,6 +14,8 @@ interface PlanSummary {
   hazard: string;
   levels: { level: ResponseLevel; activationCriteria: Bilingual[]; checklistItems: number }[];
 }
+
+const mayActivate = (session: Session, mode: IncidentMode) => can(session.user, 'incident.activate', { incident: { mode, status: 'active' } });
 
 /** Incident list (active / closed, actual / exercise) and activation of a plan. */
 export function IncidentList(props: { session: Session }) {
@@ -27,7 +30,7 @@ export function IncidentList(props: { session: Session }) {
       .then((r) => setIncidents(r.incidents))
       .catch((e) => setError(errorText(e)));
   }, [status, mode]);
-  const canActivate = ['commander', 'staff', 'controller'].includes(props.session.user.role);
+  const canActivate = mayActivate(props.session, 'actual') || mayActivate(props.session, 'exercise');
   return (
     <main class="list-page">
       <Panel
@@ -72,7 +75,7 @@ function ActivateForm(props: { session: Session }) {
   const [plans, setPlans] = useState<PlanSummary[]>([]);
   const [planId, setPlanId] = useState('');
   const [level, setLevel] = useState<ResponseLevel | ''>('');
-  const [mode, setMode] = useState<IncidentMode>(props.session.user.role === 'controller' ? 'exercise' : 'actual');
+  const [mode, setMode] = useState<IncidentMode>(mayActivate(props.session, 'actual') ? 'actual' : 'exercise');
   const [title, setTitle] = useState('');
   const [location, setLocation] = useState<{ lat: number; lon: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
