@@ -347,3 +347,38 @@ describe('docs/API.md', () => {
     expect(withPolicyTable(doc) === doc, 'run npm run docs:policy').toBe(true);
   });
 });
+
+describe('the policy itself', () => {
+  const actual = { mode: 'actual', status: 'active' } as const;
+  const closedActual = { mode: 'actual', status: 'closed' } as const;
+  const closedExercise = { mode: 'exercise', status: 'closed' } as const;
+  const controller: PolicyActor = { role: 'controller', teamId: null };
+  const staff: PolicyActor = { role: 'staff', teamId: null };
+
+  it('decides visibility first, then the role, then a closed incident', () => {
+    expect(decide(controller, 'incident.steer', { incident: closedActual })).toBe('hidden');
+    expect(decide(staff, 'incident.steer', { incident: closedActual })).toBe('forbidden');
+    expect(decide(controller, 'incident.steer', { incident: closedExercise })).toBe('closed');
+    expect(decide(staff, 'incident.read', { incident: closedActual })).toBe('allow');
+  });
+
+  it('keeps demobilising and warning updates possible on a closed incident, nothing new', () => {
+    const order = { incident: closedActual, teamId: 'T-D01' };
+    expect(decide(staff, 'dispatch.change', { ...order, to: 'returned' })).toBe('allow');
+    expect(decide(staff, 'dispatch.change', { ...order, to: 'en_route' })).toBe('closed');
+    expect(decide(staff, 'allocation.settle', { incident: closedActual })).toBe('allow');
+    expect(decide(staff, 'allocation.advance', { incident: closedActual })).toBe('closed');
+    expect(decide({ role: 'commander', teamId: null }, 'warning.approve', { incident: closedActual, msgType: 'Cancel' })).toBe('allow');
+    expect(decide({ role: 'commander', teamId: null }, 'warning.approve', { incident: closedActual, msgType: 'Alert' })).toBe('closed');
+  });
+
+  it('lets a field user act on their own team only, and refuses a role it does not know (a token older than a role change)', () => {
+    const field: PolicyActor = { role: 'field', teamId: 'T-D01' };
+    expect(decide(field, 'dispatch.change', { incident: actual, teamId: 'T-D01', to: 'acknowledged' })).toBe('allow');
+    expect(decide(field, 'dispatch.change', { incident: actual, teamId: 'T-D01', to: 'released' })).toBe('forbidden');
+    expect(decide(field, 'dispatch.read', { incident: actual, teamId: 'T-D02' })).toBe('forbidden');
+    const ghost = { role: 'retired-role', teamId: null } as unknown as PolicyActor;
+    expect(decide(ghost, 'incident.read', { incident: actual })).toBe('hidden');
+    expect(decide(ghost, 'plan.read')).toBe('forbidden');
+  });
+});
