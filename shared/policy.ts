@@ -1,6 +1,6 @@
 import type { IncidentMode } from './labels.js';
 import { FIELD_DISPATCH_STATUSES, type DispatchStatus } from './resources.js';
-import { ROLES, type Role } from './roles.js';
+import type { Role } from './roles.js';
 
 /**
  * Who may do what: the one policy of the server (routes, Socket.IO, Yjs writes) and the client
@@ -285,4 +285,3 @@ export function can<A extends Action>(actor: PolicyActor, action: A, ...args: Su
 }
 
 export const ACTION_NAMES = Object.keys(ACTIONS) as Action[];
-export { ROLES };
