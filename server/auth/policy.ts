@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { Role } from '../../shared/roles.js';
-import { ACTIONS, decide, type Action, type SubjectOf } from '../../shared/policy.js';
+import { ACTIONS, decide, type Action, type SubjectArgs, type SubjectOf } from '../../shared/policy.js';
 import { AppError } from '../http/errors.js';
 
 export interface Actor {
@@ -21,7 +21,7 @@ type ActorOnlyAction = { [A in Action]: SubjectOf<A> extends void ? A : never }[
  * `incident_closed` on a closed incident.
  */
 export function authorize<A extends Action>(actor: Actor, action: A, subject: SubjectOf<A>, notFound?: () => AppError): void {
-  const decision = (decide as (a: Actor, action: A, s: SubjectOf<A>) => ReturnType<typeof decide>)(actor, action, subject);
+  const decision = decide(actor, action, ...([subject] as SubjectArgs<A>));
   if (decision === 'allow') return;
   if (decision === 'hidden') throw notFound?.() ?? new AppError('not_found', 'not found', {});
   if (decision === 'closed') {
