@@ -30,11 +30,3 @@ export function actorOf(req: Request): Actor {
   if (!req.actor) throw new AppError('unauthorized', 'not authenticated');
   return req.actor;
 }
-
-export function requireRole(check: (a: Actor) => boolean, what: string) {
-  return (req: Request, _res: Response, next: NextFunction) => {
-    const actor = actorOf(req);
-    if (!check(actor)) throw new AppError('forbidden', `role ${actor.role} may not ${what}`, { role: actor.role });
-    next();
-  };
-}

@@ -1,5 +1,7 @@
+import type { RequestHandler } from 'express';
 import type { Role } from '../../shared/roles.js';
-import type { IncidentMode } from '../../shared/labels.js';
+import { ACTIONS, decide, type Action, type SubjectArgs, type SubjectOf } from '../../shared/policy.js';
+import { AppError } from '../http/errors.js';
 
 export interface Actor {
   userId: string;
@@ -8,18 +10,32 @@ export interface Actor {
   teamId: string | null;
 }
 
+export { can, sees } from '../../shared/policy.js';
+
+/** Actions decided on the actor alone. */
+type ActorOnlyAction = { [A in Action]: SubjectOf<A> extends void ? A : never }[Action];
+
 /**
- * Who may do what. One table, so the API, the live room and the docs agree.
- * Controllers (演练导调) run drills: they see and steer exercise incidents only.
+ * Throws unless the policy allows the action: `notFound()` when the incident is one the actor may not
+ * see (the caller names only what the client asked for), 403 `forbidden` for the role, 409
+ * `incident_closed` on a closed incident.
  */
-export const policy = {
-  manageUsers: (a: Actor) => a.role === 'commander',
-  activate: (a: Actor, mode: IncidentMode) =>
-    a.role === 'commander' || a.role === 'staff' || (a.role === 'controller' && mode === 'exercise'),
-  seeIncident: (a: Actor, incident: { mode: IncidentMode }) => a.role !== 'controller' || incident.mode === 'exercise',
-  /** 升级/降级 and 响应终止 are the commander's decisions (the controller's in a drill). */
-  steerIncident: (a: Actor, incident: { mode: IncidentMode }) =>
-    a.role === 'commander' || (a.role === 'controller' && incident.mode === 'exercise'),
-  editChecklist: (a: Actor, incident: { mode: IncidentMode }) => a.role !== 'observer' && policy.seeIncident(a, incident),
-  viewOrganisation: (_a: Actor) => true,
-} as const;
+export function authorize<A extends Action>(actor: Actor, action: A, subject: SubjectOf<A>, notFound?: () => AppError): void {
+  const decision = decide(actor, action, ...([subject] as SubjectArgs<A>));
+  if (decision === 'allow') return;
+  if (decision === 'hidden') throw notFound?.() ?? new AppError('not_found', 'not found', {});
+  if (decision === 'closed') {
+    const id = (subject as { incident?: { id?: string } }).incident?.id;
+    throw new AppError('incident_closed', id ? `incident ${id} is closed` : 'the incident is closed', id ? { incidentId: id } : {});
+  }
+  throw new AppError('forbidden', `role ${actor.role} may not ${ACTIONS[action].does}`, { role: actor.role, action });
+}
+
+/** Route middleware for actions decided on the actor alone. */
+export function requirePermission(action: ActorOnlyAction): RequestHandler<any> {
+  return (req, _res, next) => {
+    if (!req.actor) throw new AppError('unauthorized', 'not authenticated');
+    authorize(req.actor, action, undefined as SubjectOf<typeof action>);
+    next();
+  };
+}

@@ -4,8 +4,8 @@ import { ROLES } from '../../shared/roles.js';
 import type { Database } from '../db/database.js';
 import { AppError } from '../http/errors.js';
 import { parseInput } from '../http/validate.js';
-import { actorOf, requireAuth, requireRole } from './middleware.js';
-import { policy } from './policy.js';
+import { actorOf, requireAuth } from './middleware.js';
+import { requirePermission } from './policy.js';
 import type { TokenService } from './tokens.js';
 import { authenticate, createUser, listUsers } from './users.js';
 
@@ -32,13 +32,13 @@ export function authRoutes(db: Database, tokens: TokenService): Router {
     res.json({ token, expiresAt, user });
   });
   router.use('/api', requireAuth(tokens));
-  router.get('/api/auth/me', (req, res) => {
+  router.get('/api/auth/me', requirePermission('account.self'), (req, res) => {
     res.json({ user: actorOf(req) });
   });
-  router.get('/api/users', requireRole(policy.manageUsers, 'list users'), async (_req, res) => {
+  router.get('/api/users', requirePermission('user.manage'), async (_req, res) => {
     res.json({ users: await listUsers(db.pool) });
   });
-  router.post('/api/users', requireRole(policy.manageUsers, 'create users'), async (req, res) => {
+  router.post('/api/users', requirePermission('user.manage'), async (req, res) => {
     const user = await createUser(db.pool, parseInput(newUserBody, req.body));
     res.status(201).json({ user });
   });

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { withTransaction, type Database } from '../db/database.js';
 import type { Actor } from '../auth/policy.js';
-import { policy } from '../auth/policy.js';
-import { AppError } from '../http/errors.js';
+import { authorize } from '../auth/policy.js';
 import { appendEvent, listEvents, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { FIELD_EVENT_TYPES } from '../../shared/events.js';
@@ -41,8 +40,7 @@ export class FieldReportService {
   async create(actor: Actor, incidentId: string, input: ReportInput): Promise<FieldReportView> {
     return withTransaction(this.db.pool, async (tx, afterCommit) => {
       const incident = await this.incidents.get(actor, incidentId, tx);
-      if (!policy.editChecklist(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not file situation reports`, { role: actor.role });
-      if (incident.status === 'closed') throw new AppError('incident_closed', `incident ${incidentId} is closed`, { incidentId });
+      authorize(actor, 'report.create', { incident });
       // The team's name goes into the log entry, so the timeline reads 排涝一队, not T-D07.
       const { rows: teams } = actor.teamId ? await tx.query<{ name_zh: string; name_en: string }>('SELECT name_zh, name_en FROM teams WHERE id = $1', [actor.teamId]) : { rows: [] };
       const event = await appendEvent(tx, {

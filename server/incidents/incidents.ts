@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
 import type { Actor } from '../auth/policy.js';
-import { policy } from '../auth/policy.js';
+import { authorize, can } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { UUID } from '../http/validate.js';
 import type { PlanLibrary } from '../plans/library.js';
@@ -66,6 +66,9 @@ export function publicView(record: IncidentRecord): IncidentView {
   return view;
 }
 
+/** Names only the id the caller gave: an invisible incident is reported exactly like a missing one. */
+export const incidentNotFound = (id: string) => new AppError('not_found', `incident ${id} not found`, { incidentId: id });
+
 const actorRef = (a: Actor): EventActor => ({ id: a.userId, name: a.username });
 
 export interface ActivateInput {
@@ -90,9 +93,7 @@ export class IncidentService {
   ) {}
 
   async activate(actor: Actor, input: ActivateInput): Promise<IncidentRecord> {
-    if (!policy.activate(actor, input.mode)) {
-      throw new AppError('forbidden', `role ${actor.role} may not activate ${input.mode} incidents`, { role: actor.role, mode: input.mode });
-    }
+    authorize(actor, 'incident.activate', { incident: { mode: input.mode, status: 'active' } });
     const plan = this.plans.get(input.planId);
     if (!plan) throw new AppError('unknown_plan', `no plan with id ${input.planId}`, { planId: input.planId, known: this.plans.list().map((p) => p.id) });
     if (!plan.levels[input.level]) {
@@ -158,7 +159,8 @@ export class IncidentService {
   /** Returns the incident if the actor may see it; 404 otherwise (no hint that it exists). */
   async get(actor: Actor, id: string, db: Queryable = this.db.pool): Promise<IncidentRecord> {
     const incident = await this.find(db, id);
-    if (!incident || !policy.seeIncident(actor, incident)) throw new AppError('not_found', `incident ${id} not found`, { incidentId: id });
+    if (!incident) throw incidentNotFound(id);
+    authorize(actor, 'incident.read', { incident }, () => incidentNotFound(id));
     return incident;
   }
 
@@ -174,7 +176,7 @@ export class IncidentService {
        ORDER BY activated_at DESC LIMIT 500`,
       [filter.status ?? null, filter.mode ?? null],
     );
-    return rows.map(toRecord).filter((i) => policy.seeIncident(actor, i)).map(publicView);
+    return rows.map(toRecord).filter((incident) => can(actor, 'incident.read', { incident })).map(publicView);
   }
 
   private async mustGet(db: Queryable, id: string): Promise<IncidentRecord> {
@@ -185,14 +187,11 @@ export class IncidentService {
 
   /** Locks the incident row for a state change and checks the actor may steer it and it is open. */
   private async lockForChange(tx: Queryable, actor: Actor, id: string): Promise<IncidentRecord> {
-    if (!UUID.test(id)) throw new AppError('not_found', `incident ${id} not found`, { incidentId: id });
+    if (!UUID.test(id)) throw incidentNotFound(id);
     const { rows } = await tx.query<IncidentRow>('SELECT * FROM incidents WHERE id = $1 FOR UPDATE', [id]);
     const incident = rows[0] ? toRecord(rows[0]) : undefined;
-    if (!incident || !policy.seeIncident(actor, incident)) throw new AppError('not_found', `incident ${id} not found`, { incidentId: id });
-    if (!policy.steerIncident(actor, incident)) {
-      throw new AppError('forbidden', `role ${actor.role} may not change the level of or close this incident`, { role: actor.role });
-    }
-    if (incident.status === 'closed') throw new AppError('incident_closed', `incident ${id} is closed`, { incidentId: id });
+    if (!incident) throw incidentNotFound(id);
+    authorize(actor, 'incident.steer', { incident }, () => incidentNotFound(id));
     return incident;
   }
 }

@@ -3,6 +3,7 @@ import type http from 'node:http';
 import { Router } from 'express';
 import { Server } from 'socket.io';
 import type { Module, ServerContext } from '../app.js';
+import { requirePermission } from '../auth/policy.js';
 import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { LIVE_EVENTS, LIVE_PATH } from '../../shared/live.js';
 import type { IncidentEvent } from '../../shared/events.js';
@@ -53,7 +54,7 @@ export function liveModule(context: ServerContext): Module {
   };
 
   const status = Router();
-  status.get('/api/live/status', (_req, res) => {
+  status.get('/api/live/status', requirePermission('live.status'), (_req, res) => {
     res.json({
       nodeId,
       crossNode: db.embedded ? 'single-node' : 'postgres-notify',

@@ -96,7 +96,7 @@ export class AllocationBatcher {
       const grants: Grant[] = [];
       for (const p of live()) {
         try {
-          requireResourceChange(p.actor, p.incidentId, incidents.get(p.incidentId));
+          requireResourceChange(p.actor, 'allocation.create', p.incidentId, incidents.get(p.incidentId));
           const line = lines.get(p.stockLineId);
           if (!line) throw stockLineNotFound(p.stockLineId);
           requireWholeIfCountable(line.item, p.quantity, 'quantity');

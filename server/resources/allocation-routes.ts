@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { actorOf } from '../auth/middleware.js';
 import { parseInput } from '../http/validate.js';
 import { settleEach } from '../http/batch.js';
-import { AppError } from '../http/errors.js';
-import { resourcePolicy } from './resource-policy.js';
+import { authorize } from '../auth/policy.js';
 import type { AllocationService } from './allocations.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { quantitySchema } from './quantities.js';
@@ -37,7 +36,7 @@ export function allocationRoutes(incidents: IncidentService, allocations: Alloca
     const { allocations: list } = parseInput(batchAllocateBody, req.body);
     const actor = actorOf(req);
     const incident = await incidents.get(actor, req.params.id);
-    if (!resourcePolicy.dispatch(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not allocate materials to this incident`, { role: actor.role });
+    authorize(actor, 'allocation.create', { incident });
     // Concurrent on purpose: the AllocationBatcher grants them in one transaction.
     const results = await settleEach(list, 'allocation', (a) => allocations.allocate(actor, req.params.id, a), { concurrent: true });
     res.json({ results: results.map((r) => ({ stockLineId: list[r.index]!.stockLineId, ...r })) });

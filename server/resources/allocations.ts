@@ -1,6 +1,6 @@
 import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
-import { policy, type Actor } from '../auth/policy.js';
+import { authorize, type Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
@@ -9,7 +9,6 @@ import type { AllocationStatus, AllocationView } from '../../shared/resources.js
 import { eventActor } from './incident-access.js';
 import { UUID } from '../http/validate.js';
 import { q3, requireWholeIfCountable } from './quantities.js';
-import { resourcePolicy } from './resource-policy.js';
 import { AllocationBatcher } from './allocation-batcher.js';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
@@ -33,6 +32,8 @@ export function allocationView(r: Record<string, any>): AllocationView {
     closedAt: iso(r.closed_at),
   };
 }
+
+const allocationNotFound = (id: string) => new AppError('not_found', `allocation ${id} not found`, { allocationId: id });
 
 const SELECT_ALLOCATION = `SELECT a.*, s.warehouse_id FROM allocations a JOIN stock_lines s ON s.id = a.stock_line_id`;
 
@@ -70,7 +71,7 @@ export class AllocationService {
   /** Cancelling a reservation puts all of it back; once issued, goods come back by return instead. */
   async cancel(actor: Actor, id: string, reason?: string): Promise<AllocationView> {
     return withTransaction(this.db.pool, async (tx, afterCommit) => {
-      const { row, incident } = await this.lockForChange(tx, actor, id, true);
+      const { row, incident } = await this.lockForChange(tx, actor, id, 'allocation.settle');
       this.requireStatus(row, ['reserved'], 'cancelled');
       const back = q3(row.quantity - row.returned_quantity);
       const { rows } = await tx.query<{ quantity: number }>('UPDATE stock_lines SET quantity = quantity + $2 WHERE id = $1 RETURNING quantity', [row.stock_line_id, back]);
@@ -89,7 +90,7 @@ export class AllocationService {
   /** 入库: some or all of what is still out comes back onto its stock line. */
   async return(actor: Actor, id: string, quantity?: number): Promise<AllocationView> {
     return withTransaction(this.db.pool, async (tx, afterCommit) => {
-      const { row, incident } = await this.lockForChange(tx, actor, id, true);
+      const { row, incident } = await this.lockForChange(tx, actor, id, 'allocation.settle');
       this.requireStatus(row, ['reserved', 'issued', 'delivered'], 'returned');
       const outstanding = q3(row.quantity - row.returned_quantity);
       const back = quantity ?? outstanding;
@@ -123,14 +124,15 @@ export class AllocationService {
 
   async get(actor: Actor, id: string): Promise<AllocationView> {
     const allocation = UUID.test(id) ? await this.find(this.db.pool, id) : undefined;
-    if (!allocation) throw new AppError('not_found', `allocation ${id} not found`, { allocationId: id });
-    await this.incidents.get(actor, allocation.incidentId);
+    const incident = allocation ? await this.incidents.find(this.db.pool, allocation.incidentId) : undefined;
+    if (!allocation || !incident) throw allocationNotFound(id);
+    authorize(actor, 'incident.read', { incident }, () => allocationNotFound(id));
     return allocation;
   }
 
   private async move(actor: Actor, id: string, from: AllocationStatus[], to: AllocationStatus, type: string, column: string): Promise<AllocationView> {
     return withTransaction(this.db.pool, async (tx, afterCommit) => {
-      const { row, incident } = await this.lockForChange(tx, actor, id, false);
+      const { row, incident } = await this.lockForChange(tx, actor, id, 'allocation.advance');
       this.requireStatus(row, from, to);
       await tx.query(`UPDATE allocations SET status = $2, ${column} = now() WHERE id = $1`, [id, to]);
       const event = await appendEvent(tx, {
@@ -150,16 +152,19 @@ export class AllocationService {
     }
   }
 
-  /** Locks the allocation; returns and cancellations stay possible on a closed incident (goods must come back). */
-  private async lockForChange(tx: Queryable, actor: Actor, id: string, allowClosed: boolean): Promise<{ row: Record<string, any>; incident: IncidentRecord }> {
-    const notFound = () => new AppError('not_found', `allocation ${id} not found`, { allocationId: id });
-    if (!UUID.test(id)) throw notFound();
+  /** Locks the allocation; returns and cancellations (settle) stay possible on a closed incident (goods must come back). */
+  private async lockForChange(
+    tx: Queryable,
+    actor: Actor,
+    id: string,
+    action: 'allocation.advance' | 'allocation.settle',
+  ): Promise<{ row: Record<string, any>; incident: IncidentRecord }> {
+    if (!UUID.test(id)) throw allocationNotFound(id);
     const { rows } = await tx.query('SELECT * FROM allocations WHERE id = $1 FOR UPDATE', [id]);
     const row = rows[0];
     const incident = row ? await this.incidents.find(tx, row.incident_id) : undefined;
-    if (!row || !incident || !policy.seeIncident(actor, incident)) throw notFound();
-    if (!resourcePolicy.dispatch(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not change allocations`, { role: actor.role });
-    if (incident.status !== 'active' && !allowClosed) throw new AppError('incident_closed', `incident ${incident.id} is closed`, { incidentId: incident.id });
+    if (!row || !incident) throw allocationNotFound(id);
+    authorize(actor, action, { incident }, () => allocationNotFound(id));
     return { row, incident };
   }
 

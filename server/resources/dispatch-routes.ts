@@ -9,7 +9,7 @@ import type { IncidentService } from '../incidents/incidents.js';
 import { DISPATCH_STATUSES } from '../../shared/resources.js';
 import type { DispatchService } from './dispatches.js';
 import { recommend } from './recommendation.js';
-import { resourcePolicy } from './resource-policy.js';
+import { authorize } from '../auth/policy.js';
 
 const dispatchBody = z
   .object({
@@ -54,7 +54,7 @@ export function dispatchRoutes(db: Database, incidents: IncidentService, dispatc
     // Visibility and role first: an incident the caller cannot see is 404, a role that may not
     // dispatch is 403, for the whole request; only what depends on each team is answered per team.
     const incident = await incidents.get(actor, req.params.id);
-    if (!resourcePolicy.dispatch(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not dispatch teams to this incident`, { role: actor.role });
+    authorize(actor, 'dispatch.create', { incident });
     const results = await settleEach(teams, 'dispatch', (team) => dispatches.create(actor, req.params.id, team));
     res.json({ results: results.map((r) => ({ teamId: teams[r.index]!.teamId, ...r })) });
   });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
-import { policy, type Actor } from '../auth/policy.js';
+import { authorize, can, type Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentService } from '../incidents/incidents.js';
@@ -15,7 +15,6 @@ import {
 } from '../../shared/resources.js';
 import { eventActor, incidentForResourceChange, isUniqueViolation } from './incident-access.js';
 import { UUID } from '../http/validate.js';
-import { resourcePolicy } from './resource-policy.js';
 import { districtCentre } from './district.js';
 
 export interface DispatchInput {
@@ -46,8 +45,7 @@ const TEAM_STATUS_AFTER: Record<DispatchStatus, TeamStatus> = {
   cancelled: 'available',
 };
 
-/** Demobilising (release, return, cancel) must still work after the incident is closed. */
-const ALLOWED_ON_CLOSED: readonly DispatchStatus[] = ['released', 'returned', 'cancelled'];
+const dispatchNotFound = (id: string) => new AppError('not_found', `dispatch ${id} not found`, { dispatchId: id });
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
@@ -93,12 +91,12 @@ export class DispatchService {
 
   async create(actor: Actor, incidentId: string, input: DispatchInput): Promise<DispatchView> {
     return withTransaction(this.db.pool, async (tx, afterCommit) => {
-      const incident = await incidentForResourceChange(tx, actor, incidentId);
+      const incident = await incidentForResourceChange(tx, actor, 'dispatch.create', incidentId);
       const { rows: teams } = await tx.query('SELECT * FROM teams WHERE id = $1 FOR UPDATE', [input.teamId]);
       const team = teams[0];
       if (!team) throw new AppError('not_found', `team ${input.teamId} not found`, { teamId: input.teamId });
       if (team.status !== 'available' && team.status !== 'released') {
-        throw await this.unavailable(tx, input.teamId, team.status);
+        throw await this.unavailable(tx, actor, input.teamId, team.status);
       }
       const location = input.location ?? (incident.location ? { ...incident.location, address: incident.areaDescription ?? undefined } : await districtCentre(tx));
       const contact = input.contact ?? (await this.commandCentreContact(tx));
@@ -124,7 +122,7 @@ export class DispatchService {
       } catch (err) {
         if (!isUniqueViolation(err, 'dispatches_one_active_per_team')) throw err;
         await tx.query('ROLLBACK TO SAVEPOINT dispatch_insert');
-        throw await this.unavailable(tx, input.teamId, team.status);
+        throw await this.unavailable(tx, actor, input.teamId, team.status);
       }
       await tx.query(`UPDATE teams SET status = 'dispatched', status_since = now(), current_dispatch_id = $2 WHERE id = $1`, [input.teamId, id]);
       const dispatch = await this.mustGet(tx, id);
@@ -134,25 +132,18 @@ export class DispatchService {
   }
 
   async changeStatus(actor: Actor, dispatchId: string, to: DispatchStatus, note?: string): Promise<DispatchView> {
-    if (!UUID.test(dispatchId)) throw new AppError('not_found', `dispatch ${dispatchId} not found`, { dispatchId });
+    if (!UUID.test(dispatchId)) throw dispatchNotFound(dispatchId);
     return withTransaction(this.db.pool, async (tx, afterCommit) => {
       const { rows } = await tx.query('SELECT * FROM dispatches WHERE id = $1 FOR UPDATE', [dispatchId]);
       const row = rows[0];
       const incident = row ? await this.incidents.find(tx, row.incident_id) : undefined;
-      if (!row || !incident || !policy.seeIncident(actor, incident)) throw new AppError('not_found', `dispatch ${dispatchId} not found`, { dispatchId });
-      if (!resourcePolicy.seeDispatch(actor, { teamId: row.team_id })) {
-        throw new AppError('forbidden', `dispatch ${dispatchId} is not an order for your team`, { dispatchId, teamId: actor.teamId });
-      }
-      if (!resourcePolicy.updateDispatch(actor, incident, { teamId: row.team_id }, to)) {
-        throw new AppError('forbidden', `role ${actor.role} may not set this order to ${to}`, { role: actor.role, status: to });
-      }
+      if (!row || !incident) throw dispatchNotFound(dispatchId);
+      // Demobilising (release, return, cancel) still works after the incident is closed: the policy knows.
+      authorize(actor, 'dispatch.change', { incident, teamId: row.team_id, to }, () => dispatchNotFound(dispatchId));
       const from = row.status as DispatchStatus;
       const allowed = DISPATCH_TRANSITIONS[from];
       if (!allowed.includes(to)) {
         throw new AppError('illegal_transition', `a dispatch that is ${from} cannot become ${to}`, { from, to, allowed });
-      }
-      if (incident.status !== 'active' && !ALLOWED_ON_CLOSED.includes(to)) {
-        throw new AppError('incident_closed', `incident ${incident.id} is closed; only release, return and cancel remain`, { incidentId: incident.id });
       }
       const { rows: teams } = await tx.query('SELECT status, current_dispatch_id, name_zh, name_en FROM teams WHERE id = $1 FOR UPDATE', [row.team_id]);
       await tx.query(`UPDATE dispatches SET status = $2, ${STATUS_COLUMN[to]} = now(), updated_at = now() WHERE id = $1`, [dispatchId, to]);
@@ -172,16 +163,16 @@ export class DispatchService {
 
   async get(actor: Actor, dispatchId: string): Promise<DispatchView> {
     const dispatch = UUID.test(dispatchId) ? await this.find(this.db.pool, dispatchId) : undefined;
-    if (!dispatch) throw new AppError('not_found', `dispatch ${dispatchId} not found`, { dispatchId });
-    await this.incidents.get(actor, dispatch.incidentId);
-    if (!resourcePolicy.seeDispatch(actor, dispatch)) throw new AppError('forbidden', `dispatch ${dispatchId} is not an order for your team`, { dispatchId, teamId: actor.teamId });
+    const incident = dispatch ? await this.incidents.find(this.db.pool, dispatch.incidentId) : undefined;
+    if (!dispatch || !incident) throw dispatchNotFound(dispatchId);
+    authorize(actor, 'dispatch.read', { incident, teamId: dispatch.teamId }, () => dispatchNotFound(dispatchId));
     return dispatch;
   }
 
   async listForIncident(actor: Actor, incidentId: string): Promise<DispatchView[]> {
-    await this.incidents.get(actor, incidentId);
+    const incident = await this.incidents.get(actor, incidentId);
     const { rows } = await this.db.pool.query(`${SELECT_DISPATCH} WHERE d.incident_id = $1 ORDER BY d.created_at, d.id`, [incidentId]);
-    return rows.map(dispatchView).filter((d) => resourcePolicy.seeDispatch(actor, d));
+    return rows.map(dispatchView).filter((d) => can(actor, 'dispatch.read', { incident, teamId: d.teamId }));
   }
 
   /** A field user's orders: his team's, newest first (a team has at most one active order). */
@@ -205,17 +196,20 @@ export class DispatchService {
     return d;
   }
 
-  private async unavailable(db: Queryable, teamId: string, status: string): Promise<AppError> {
+  /** Says where the team is busy only to someone who may see that order. */
+  private async unavailable(db: Queryable, actor: Actor, teamId: string, status: string): Promise<AppError> {
     const { rows } = await db.query(
-      `SELECT d.id, d.incident_id FROM dispatches d
+      `SELECT d.id, d.incident_id, i.mode, i.status FROM dispatches d JOIN incidents i ON i.id = d.incident_id
        WHERE d.team_id = $1 AND d.status IN ('dispatched', 'acknowledged', 'en_route', 'on_scene') LIMIT 1`,
       [teamId],
     );
+    const busy = rows[0];
+    const visible = busy && can(actor, 'dispatch.read', { incident: { mode: busy.mode, status: busy.status }, teamId });
     return new AppError('team_unavailable', `team ${teamId} is ${status} and cannot be dispatched until released`, {
       teamId,
       status,
-      incidentId: rows[0]?.incident_id ?? null,
-      dispatchId: rows[0]?.id ?? null,
+      incidentId: visible ? busy.incident_id : null,
+      dispatchId: visible ? busy.id : null,
     });
   }
 

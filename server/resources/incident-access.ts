@@ -1,11 +1,9 @@
 import type { Queryable } from '../db/database.js';
-import type { Actor } from '../auth/policy.js';
+import { authorize, type Actor } from '../auth/policy.js';
 import type { EventActor } from '../incidents/event-log.js';
-import { policy } from '../auth/policy.js';
+import { incidentNotFound } from '../incidents/incidents.js';
 import type { IncidentMode } from '../../shared/labels.js';
-import { AppError } from '../http/errors.js';
 import { UUID } from '../http/validate.js';
-import { resourcePolicy } from './resource-policy.js';
 
 export const eventActor = (a: Actor): EventActor => ({ id: a.userId, name: a.username });
 
@@ -19,12 +17,15 @@ export interface IncidentHead {
 }
 
 /** Throws unless the actor may dispatch or allocate on this incident row (undefined: no such incident). */
-export function requireResourceChange(actor: Actor, incidentId: string, row: { mode: IncidentMode; status: string } | undefined): void {
-  if (!row || !policy.seeIncident(actor, row)) throw new AppError('not_found', `incident ${incidentId} not found`, { incidentId });
-  if (!resourcePolicy.dispatch(actor, row)) {
-    throw new AppError('forbidden', `role ${actor.role} may not dispatch teams or allocate materials on this incident`, { role: actor.role });
-  }
-  if (row.status !== 'active') throw new AppError('incident_closed', `incident ${incidentId} is closed`, { incidentId });
+export function requireResourceChange(
+  actor: Actor,
+  action: 'dispatch.create' | 'allocation.create',
+  incidentId: string,
+  row: { mode: IncidentMode; status: string } | undefined,
+): void {
+  if (!row) throw incidentNotFound(incidentId);
+  const incident = { id: incidentId, mode: row.mode, status: row.status === 'active' ? ('active' as const) : ('closed' as const) };
+  authorize(actor, action, { incident }, () => incidentNotFound(incidentId));
 }
 
 /**
@@ -32,12 +33,12 @@ export function requireResourceChange(actor: Actor, incidentId: string, row: { m
  * steerable by them (403), and still open (409 incident_closed). Reads only the row's head,
  * not the plan copy: this runs on every allocation.
  */
-export async function incidentForResourceChange(db: Queryable, actor: Actor, incidentId: string): Promise<IncidentHead> {
+export async function incidentForResourceChange(db: Queryable, actor: Actor, action: 'dispatch.create' | 'allocation.create', incidentId: string): Promise<IncidentHead> {
   const { rows } = UUID.test(incidentId)
     ? await db.query(`SELECT id, title, mode, status, location_lat, location_lon, area->'description'->>'zh' AS area_zh FROM incidents WHERE id = $1`, [incidentId])
     : { rows: [] };
   const r = rows[0];
-  requireResourceChange(actor, incidentId, r);
+  requireResourceChange(actor, action, incidentId, r);
   return {
     id: r.id,
     title: r.title,

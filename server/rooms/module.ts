@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Module, ServerContext } from '../app.js';
 import type { Actor } from '../auth/policy.js';
-import { policy } from '../auth/policy.js';
+import { can } from '../auth/policy.js';
 import { EVENT_TYPES, type IncidentEvent } from '../../shared/events.js';
 import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
 import { Connection } from './connection.js';
@@ -190,7 +190,7 @@ export class RoomsModule implements Module {
         return this.refuse(req, socket, head, YJS_CLOSE_CODES.storageFailed, 'could not load the checklist; retry');
       }
       if (room?.isDestroyed) return this.refuse(req, socket, head, YJS_CLOSE_CODES.goingAway, 'room reloading; reconnect');
-      if (!room || !policy.seeIncident(actor, room.incident)) {
+      if (!room || !can(actor, 'incident.read', { incident: room.incident })) {
         return this.refuse(req, socket, head, YJS_CLOSE_CODES.notFound, 'no such incident');
       }
       const joined = room;

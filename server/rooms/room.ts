@@ -11,7 +11,7 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import type { Logger } from '../log.js';
 import type { IncidentRecord } from '../incidents/incidents.js';
-import { policy } from '../auth/policy.js';
+import { can } from '../auth/policy.js';
 import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
 import { checklistUpdateProblem } from './update-guard.js';
 import { Connection } from './connection.js';
@@ -145,7 +145,7 @@ export class Room {
   }
 
   mayEdit(conn: Pick<Connection, 'actor'>): boolean {
-    return !this.closed && policy.editChecklist(conn.actor, this.incident);
+    return can(conn.actor, 'checklist.edit', { incident: this.incident });
   }
 
   /** Closes every connection and frees the doc and the awareness timer. */

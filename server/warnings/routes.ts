@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import { actorOf } from '../auth/middleware.js';
+import { requirePermission } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { parseInput } from '../http/validate.js';
 import { draftInputSchema, editInputSchema } from '../../shared/warnings.js';
@@ -33,8 +34,6 @@ const endpointSchema = z
   })
   .strict();
 const sinkQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(1000), afterId: z.coerce.number().int().min(0).default(0) }).strict();
-
-const canManageLists = (role: string) => role === 'commander' || role === 'staff';
 
 export function warningRoutes(opts: { db: Database; config: Config; warnings: WarningService; vapid: () => VapidKeys; listenUrl: () => string | null }): Router {
   const { db, warnings } = opts;
@@ -69,7 +68,7 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
     res.type('application/cap+xml; charset=utf-8').send(row.cap_xml);
   });
   router.get('/api/warnings/:id/sink', async (req, res) => {
-    const { row } = await warnings.get(actorOf(req), req.params.id);
+    const row = await warnings.forDeliveries(actorOf(req), req.params.id);
     const q = parseInput(sinkQuery, req.query, 'query');
     const { rows } = await db.pool.query(
       `SELECT id, delivery_id AS "deliveryId", channel, address, body, created_at AS "createdAt" FROM warning_sink_messages
@@ -79,7 +78,7 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
     res.json({ warningId: row.id, messages: rows });
   });
   router.get('/api/warnings/:id/deliveries', async (req, res) => {
-    const { row } = await warnings.get(actorOf(req), req.params.id);
+    const row = await warnings.forDeliveries(actorOf(req), req.params.id);
     const q = parseInput(sinkQuery, req.query, 'query');
     const { rows } = await db.pool.query(
       `SELECT id, channel, target_id AS "targetId", address, status, attempts, provider_id AS "providerId", last_error AS "lastError", receipt, segments,
@@ -90,28 +89,22 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
   });
 
   // Recipients and endpoints.
-  router.post('/api/recipients/import', async (req, res) => {
-    const actor = actorOf(req);
-    if (!canManageLists(actor.role)) throw new AppError('forbidden', `role ${actor.role} may not import recipient lists`, { role: actor.role });
+  router.post('/api/recipients/import', requirePermission('recipients.manage'), async (req, res) => {
     const body = parseInput(importBodySchema, req.body);
     const rows = parseRecipientsCsv(body.csv);
     res.json({ list: body.list, imported: await importRecipients(db, body.list, rows, body.drill ?? false) });
   });
-  router.get('/api/recipients', async (req, res) => {
-    const actor = actorOf(req);
-    if (!canManageLists(actor.role)) throw new AppError('forbidden', `role ${actor.role} may not read recipient lists`, { role: actor.role });
+  router.get('/api/recipients', requirePermission('recipients.manage'), async (_req, res) => {
     const { rows } = await db.pool.query(
       `SELECT list, kind, count(*)::int AS count, count(*) FILTER (WHERE drill)::int AS drill FROM warning_recipients GROUP BY list, kind ORDER BY list, kind`,
     );
     res.json({ lists: rows });
   });
-  router.get('/api/broadcast-endpoints', async (_req, res) => {
+  router.get('/api/broadcast-endpoints', requirePermission('broadcast-endpoint.read'), async (_req, res) => {
     const { rows } = await db.pool.query(`SELECT id, name, url, exercise, source, active FROM broadcast_endpoints ORDER BY source, id`);
     res.json({ endpoints: rows });
   });
-  router.post('/api/broadcast-endpoints', async (req, res) => {
-    const actor = actorOf(req);
-    if (actor.role !== 'commander') throw new AppError('forbidden', 'only a commander may register broadcast endpoints', { role: actor.role });
+  router.post('/api/broadcast-endpoints', requirePermission('broadcast-endpoint.register'), async (req, res) => {
     const body = parseInput(endpointSchema, req.body);
     const id = `api-${randomUUID().slice(0, 8)}`;
     const { rows } = await db.pool.query(

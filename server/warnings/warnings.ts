@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Config } from '../config.js';
 import { withTransaction, type Database, type Queryable } from '../db/database.js';
-import type { Actor } from '../auth/policy.js';
-import { policy } from '../auth/policy.js';
+import { authorize, type Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { appendEvent, type EventActor, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
@@ -19,13 +18,6 @@ import type { ExerciseSinks } from './exercise-sinks.js';
 import { parseInput } from '../http/validate.js';
 
 const actorRef = (a: Actor): EventActor => ({ id: a.userId, name: a.username });
-
-/** Who may draft (拟稿) and approve (签发) warnings. */
-export const warningPolicy = {
-  draft: (a: Actor, incident: { mode: 'actual' | 'exercise' }) =>
-    a.role === 'commander' || a.role === 'staff' || (a.role === 'controller' && incident.mode === 'exercise'),
-  approve: (a: Actor, incident: { mode: 'actual' | 'exercise' }) => policy.steerIncident(a, incident),
-};
 
 export type DraftInput = z.infer<typeof draftInputSchema>;
 export type EditInput = z.infer<typeof editInputSchema>;
@@ -48,8 +40,7 @@ export class WarningService {
 
   async draft(actor: Actor, incidentId: string, input: DraftInput): Promise<WarningView> {
     const incident = await this.incidents.get(actor, incidentId);
-    if (!warningPolicy.draft(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not draft warnings on this incident`, { role: actor.role });
-    if (incident.status === 'closed') throw new AppError('incident_closed', `incident ${incidentId} is closed`, { incidentId });
+    authorize(actor, 'warning.draft', { incident });
     const { template: templateId, ...overrides } = input;
     let base: Partial<WarningFields> = {};
     if (templateId) {
@@ -67,7 +58,7 @@ export class WarningService {
   async edit(actor: Actor, id: string, input: EditInput): Promise<WarningView> {
     return this.inTx(async (tx, publish) => {
       const { row, incident } = await this.lockVisible(tx, actor, id);
-      if (!warningPolicy.draft(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not edit warnings`, { role: actor.role });
+      authorize(actor, 'warning.edit', { incident });
       if (row.status !== 'draft') throw new AppError('warning_not_draft', `warning ${id} is ${row.status}; only drafts can be edited`, { status: row.status });
       const fields = parseInput(warningFieldsSchema, { ...row.fields, ...input });
       checkChannelLimits(fields, { exercise: row.mode === 'exercise', msgType: row.msg_type });
@@ -81,8 +72,8 @@ export class WarningService {
   async follow(actor: Actor, id: string, msgType: 'Update' | 'Cancel', input: EditInput): Promise<WarningView> {
     const original = await findWarning(this.db.pool, id);
     if (!original) throw warningNotFound(id);
-    const incident = await this.incidents.get(actor, original.incident_id);
-    if (!warningPolicy.draft(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not draft warnings on this incident`, { role: actor.role });
+    const incident = await this.visibleIncident(actor, original);
+    authorize(actor, 'warning.edit', { incident });
     if (original.status !== 'sent') throw new AppError('warning_not_sent', `warning ${id} is ${original.status}; only a sent, current warning can be updated or cancelled`, { status: original.status });
     let base: WarningFields = original.fields;
     if (msgType === 'Cancel') {
@@ -101,10 +92,9 @@ export class WarningService {
   async approve(actor: Actor, id: string): Promise<WarningView> {
     const result = await this.inTx(async (tx, publish) => {
       const { row, incident } = await this.lockVisible(tx, actor, id);
-      if (!warningPolicy.approve(actor, incident)) throw new AppError('forbidden', `role ${actor.role} may not approve warnings on this incident`, { role: actor.role });
+      // A closed incident may still update or cancel (解除) its warnings, but issues no new alert: the policy knows.
+      authorize(actor, 'warning.approve', { incident, msgType: row.msg_type });
       if (row.status !== 'draft') throw new AppError('warning_not_draft', `warning ${id} is ${row.status}; only drafts can be approved`, { status: row.status });
-      // A closed incident may still update or cancel (解除) its warnings, but issues no new alert.
-      if (incident.status === 'closed' && row.msg_type === 'Alert') throw new AppError('incident_closed', `incident ${incident.id} is closed`, { incidentId: incident.id });
       if (this.config.WARNING_TWO_PERSON && row.mode === 'actual' && row.author_id === actor.userId) {
         throw new AppError('two_person_rule', 'two-person rule: a warning must be approved by someone other than its author', { authorId: row.author_id });
       }
@@ -162,6 +152,15 @@ export class WarningService {
     if (!row) throw warningNotFound(id);
     await this.visibleIncident(actor, row);
     return { row, view: await this.view(this.db.pool, row) };
+  }
+
+  /** The stored row of a warning whose deliveries (addresses, receipts) and sink the actor may read. */
+  async forDeliveries(actor: Actor, id: string): Promise<WarningRow> {
+    const row = await findWarning(this.db.pool, id);
+    if (!row) throw warningNotFound(id);
+    const incident = await this.visibleIncident(actor, row);
+    authorize(actor, 'warning.deliveries', { incident });
+    return row;
   }
 
   async list(actor: Actor, incidentId: string): Promise<WarningView[]> {

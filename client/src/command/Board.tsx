@@ -14,6 +14,7 @@ import { WarningsPanel } from './WarningsPanel.js';
 import { MapView, type MapMarker } from './MapView.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
 import { AlertCenter } from './AlertCenter.js';
+import { can } from '../../../shared/policy.js';
 
 /** Stands in until the incident is loaded, so the board's hooks run in the same order every render. */
 const PLACEHOLDER = { id: '', status: 'closed', mode: 'actual', level: 'IV' } as IncidentView;
@@ -81,7 +82,7 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
         <IncidentHeader incident={incident} session={session} onChanged={load} presence={feed.presence} liveConnected={feed.connected} checklistConnected={checklistConnected} />
         <div class="board-grid">
           <div class="col">
-            <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={incident.status === 'closed' || session.user.role === 'observer'} wall={props.wall} />
+            <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
             <RecommendationsPanel r={resources} />
           </div>
           <div class="col side">
@@ -112,7 +113,7 @@ function IncidentHeader(props: {
   const [confirmClose, setConfirmClose] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => setLevel(incident.level), [incident.level]);
-  const canSteer = session.user.role === 'commander' || (session.user.role === 'controller' && incident.mode === 'exercise');
+  const canSteer = can(session.user, 'incident.steer', { incident });
   const open = incident.status === 'active';
   const changeLevel = async (e: Event) => {
     e.preventDefault();

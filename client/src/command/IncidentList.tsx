@@ -5,6 +5,7 @@ import { Panel } from '../common/ui.js';
 import type { Session } from '../common/session.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, type Bilingual, type IncidentMode, type ResponseLevel } from '../../../shared/labels.js';
+import { can } from '../../../shared/policy.js';
 import { MapView } from './MapView.js';
 import { findPlaces, loadPlaces, type Place } from './places.js';
 
@@ -21,6 +22,8 @@ interface PlanSummary {
   levels: { level: ResponseLevel; activationCriteria: Bilingual[]; checklistItems: number }[];
 }
 
+const mayActivate = (session: Session, mode: IncidentMode) => can(session.user, 'incident.activate', { incident: { mode, status: 'active' } });
+
 /** Incident list (active / closed, actual / exercise) and activation of a plan. */
 export function IncidentList(props: { session: Session }) {
   useLang();
@@ -34,7 +37,7 @@ export function IncidentList(props: { session: Session }) {
       .then((r) => setIncidents(r.incidents))
       .catch((e) => setError(errorText(e)));
   }, [status, mode]);
-  const canActivate = ['commander', 'staff', 'controller'].includes(props.session.user.role);
+  const canActivate = mayActivate(props.session, 'actual') || mayActivate(props.session, 'exercise');
   return (
     <main class="list-page">
       <Panel
@@ -80,7 +83,7 @@ function ActivateForm(props: { session: Session }) {
   const [planId, setPlanId] = useState('');
   const [level, setLevel] = useState<ResponseLevel | ''>('');
   // No default for actual vs exercise: activating a real response must be a deliberate choice.
-  const [mode, setMode] = useState<IncidentMode | ''>(props.session.user.role === 'controller' ? 'exercise' : '');
+  const [mode, setMode] = useState<IncidentMode | ''>(mayActivate(props.session, 'actual') ? '' : 'exercise');
   const [confirming, setConfirming] = useState(false);
   const [places, setPlaces] = useState<Place[]>([]);
   const [placeQuery, setPlaceQuery] = useState('');

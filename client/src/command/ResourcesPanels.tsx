@@ -6,6 +6,7 @@ import type { Session } from '../common/session.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import { DISPATCH_STATUS_LABELS, TEAM_STATUS_LABELS, type AllocationView, type DispatchView, type Recommendations, type TeamStatus } from '../../../shared/resources.js';
 import type { Bilingual } from '../../../shared/labels.js';
+import { can } from '../../../shared/policy.js';
 import type { Refresh } from './Board.js';
 
 interface TeamRow {
@@ -77,7 +78,7 @@ export function useResources(props: { incident: IncidentView; session: Session; 
   const [teams, setTeams] = useState<TeamRow[]>([]);
   const [stock, setStock] = useState<StockRow[]>([]);
   const [error, setError] = useState<string | null>(null);
-  const canAct = (props.session.user.role === 'commander' || props.session.user.role === 'staff' || (props.session.user.role === 'controller' && incident.mode === 'exercise')) && incident.status === 'active';
+  const canAct = can(props.session.user, 'dispatch.create', { incident }) && can(props.session.user, 'allocation.create', { incident });
 
   useEffect(() => {
     if (!incident.id) return;

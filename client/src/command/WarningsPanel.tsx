@@ -6,6 +6,7 @@ import type { Session } from '../common/session.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import type { WarningView } from '../../../shared/warnings.js';
 import { WARNING_CHANNEL_LABELS, WARNING_COLOUR_LABELS } from '../../../shared/labels.js';
+import { can } from '../../../shared/policy.js';
 import type { IncidentDetail } from './Board.js';
 import { ConfirmButton } from './ResourcesPanels.js';
 
@@ -23,8 +24,8 @@ export function WarningsPanel(props: { incident: IncidentView; detail: IncidentD
   const [template, setTemplate] = useState('');
   const [error, setError] = useState<string | null>(null);
   const templates = props.detail?.plan.warningTemplates ?? [];
-  const role = props.session.user.role;
-  const canDraft = ['commander', 'staff', 'controller'].includes(role) && incident.status === 'active';
+  const user = props.session.user;
+  const canDraft = can(user, 'warning.draft', { incident });
   const reload = () =>
     get<{ warnings: WarningView[] }>(`/api/incidents/${incident.id}/warnings`)
       .then((r) => setWarnings(r.warnings))
@@ -94,7 +95,7 @@ export function WarningsPanel(props: { incident: IncidentView; detail: IncidentD
               )}
             </details>
           )}
-          {w.status === 'draft' && canDraft && (
+          {w.status === 'draft' && can(user, 'warning.approve', { incident, msgType: w.msgType }) && (
             <ConfirmButton
               testid="approve-warning"
               label={t('审核签发', 'Approve and send')}

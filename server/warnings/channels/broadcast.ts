@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Queryable } from '../../db/database.js';
+import { truncateUtf8 } from './receipt.js';
 import type { ChannelSender, ClaimedDelivery, SendOutcome, SentWarning } from './types.js';
 
 export function signBody(secret: string, body: string): string {
@@ -42,7 +43,7 @@ export class BroadcastChannel implements ChannelSender {
     if (secret) headers['x-yingji-signature'] = signBody(secret, w.capXml);
     try {
       const res = await fetch(endpoint.url, { method: 'POST', headers, body: w.capXml, signal: AbortSignal.timeout(15_000) });
-      const text = (await res.text()).slice(0, 500);
+      const text = truncateUtf8(await res.text());
       const receipt = { status: res.status, body: text, at: new Date().toISOString() };
       if (res.ok) return { kind: 'delivered', receipt };
       if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) return { kind: 'failed', error: `endpoint ${res.status}`, receipt };
