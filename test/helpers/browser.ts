@@ -33,7 +33,9 @@ export async function launchBrowser(): Promise<Browser> {
   }
   const { default: bundled } = await import('@sparticuz/chromium');
   const executablePath = await bundled.executablePath();
-  return chromium.launch({ executablePath, args: [...bundled.args, ...HEADLESS_ARGS] });
+  // Not bundled.args: they are tuned for AWS Lambda (--single-process, --no-zygote), which
+  // crashes the browser as soon as a test opens a second context (board and phone).
+  return chromium.launch({ executablePath, args: HEADLESS_ARGS });
 }
 
 export const DESKTOP = { viewport: { width: 1600, height: 1000 } };
