@@ -8,6 +8,8 @@ import { Api } from './helpers/api.js';
 import { until, waitFor } from './helpers/wait.js';
 import { connectClient, type YClient } from './rooms-helpers.js';
 import { loadTokenSecret } from '../server/auth/tokens.js';
+import { ticketedWebSocket, TicketRefused } from '../client/src/common/ticket-socket.js';
+import WebSocket from 'ws';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/log.js';
 import { startServer, type RunningServer } from '../server/app.js';
@@ -310,37 +312,55 @@ describe('revocation reaches open connections within 5 s', () => {
 });
 
 describe('tickets for WebSockets', () => {
-  it('a one-use ticket opens one Yjs connection; the provider renews it for each reconnect', async () => {
+  it('a one-use ticket opens one Yjs connection; the client fetches a new one for each reconnect', async () => {
     const id = await activate();
+    let issued = 0;
     const issue = async () => {
       const res = await t.admin.post('/api/live/ticket');
+      if (res.status === 401) throw new TicketRefused();
       expect(res.status).toBe(201);
       expect(new Date(res.body.expiresAt).getTime()).toBeGreaterThan(Date.now());
+      issued++;
       return res.body.ticket as string;
     };
-    const first = await issue();
-    const c = connectClient(t.url, id, undefined);
+    // The web client's WebSocket class, with Node's ws underneath.
+    const c = connectClient(t.url, id, undefined, { WebSocketPolyfill: ticketedWebSocket(issue, WebSocket as any) });
     yclients.push(c);
-    c.provider.disconnect();
-    c.provider.params = { ticket: first };
-    // Renew before every reconnect: the provider reads `params` again each time it opens a socket.
-    c.provider.on('connection-close', () => {
-      void issue().then((ticket) => (c.provider.params = { ticket }));
-    });
-    c.provider.connect();
     await waitFor(() => c.provider.synced, 'synced with a ticket');
-    // Reusing a redeemed ticket is refused.
-    const reuse = connectClient(t.url, id, undefined);
-    yclients.push(reuse);
-    reuse.provider.disconnect();
-    reuse.provider.params = { ticket: first };
-    reuse.provider.connect();
-    await yjsClosedWith(reuse, 4401);
+    expect(c.provider.url).not.toContain('token');
+    expect(issued).toBe(1);
     // A dropped connection comes back with a fresh ticket.
     c.provider.ws?.close();
-    await waitFor(() => c.closes.length >= 1, 'dropped');
-    await waitFor(() => c.provider.wsconnected && c.provider.synced, 'reconnected with a new ticket', 20_000);
+    await waitFor(() => c.closes.length >= 1 && c.provider.wsconnected && c.provider.synced, 'reconnected with a new ticket', 20_000);
+    expect(issued).toBe(2);
     expect(c.closes.every((x) => x.code !== 4401)).toBe(true);
+  });
+
+  it('a redeemed ticket is refused the second time', async () => {
+    const id = await activate();
+    const ticket = (await t.admin.post('/api/live/ticket')).body.ticket as string;
+    const first = connectClient(t.url, id, undefined, { params: { ticket } });
+    yclients.push(first);
+    await waitFor(() => first.provider.synced, 'first use');
+    const reuse = connectClient(otherUrl, id, undefined, { params: { ticket } });
+    yclients.push(reuse);
+    await yjsClosedWith(reuse, 4401);
+  });
+
+  it('when the session has ended the client gets 4401 and stops', async () => {
+    const id = await activate();
+    const staff = await t.user('staff');
+    const issue = async () => {
+      const res = await staff.post('/api/live/ticket');
+      if (res.status === 401) throw new TicketRefused();
+      return res.body.ticket as string;
+    };
+    const c = connectClient(t.url, id, undefined, { WebSocketPolyfill: ticketedWebSocket(issue, WebSocket as any) });
+    yclients.push(c);
+    await waitFor(() => c.provider.synced, 'synced');
+    expect((await staff.post('/api/auth/logout')).status).toBe(204);
+    await yjsClosedWith(c, 4401);
+    await waitFor(() => !c.provider.shouldConnect, 'the provider gave up');
   });
 
   it('Socket.IO takes a ticket in its auth payload, once', async () => {
@@ -356,11 +376,8 @@ describe('tickets for WebSockets', () => {
     const staff = await t.user('staff');
     const ticket = (await staff.post('/api/live/ticket')).body.ticket as string;
     expect((await staff.post('/api/auth/logout')).status).toBe(204);
-    const c = connectClient(t.url, id, undefined);
+    const c = connectClient(t.url, id, undefined, { params: { ticket } });
     yclients.push(c);
-    c.provider.disconnect();
-    c.provider.params = { ticket };
-    c.provider.connect();
     await yjsClosedWith(c, 4401);
   });
 });
