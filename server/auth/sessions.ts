@@ -93,7 +93,8 @@ export class SessionService {
       [hashTicket(ticket)],
     );
     if (!rows[0]) return null;
-    const row = await this.row(rows[0].session_id, true);
+    // Cached like a token check (revocations drop the entry), so a reconnect storm costs one read per session.
+    const row = await this.row(rows[0].session_id, false);
     if (!row || !standing(row)) return null;
     return { sessionId: row.id, actor: { userId: row.user_id, username: row.username, role: row.role, teamId: row.team_id }, expiresAt: row.expires_at.getTime() };
   }

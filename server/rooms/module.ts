@@ -215,6 +215,8 @@ export class RoomsModule implements Module {
     ws.on('pong', () => (conn.alive = true));
     ws.on('close', () => room.leave(conn));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      // ws still delivers frames while a close (e.g. 4401 at session end) is in flight: drop them.
+      if (ws.readyState !== ws.OPEN) return;
       let message;
       try {
         if (!isBinary) throw new Error('text frame: the y-websocket protocol is binary');
