@@ -16,7 +16,7 @@ let t: TestServer;
 const clients: YClient[] = [];
 
 beforeAll(async () => {
-  t = await startTestServer({ TOKEN_TTL_HOURS: String(TTL_SECONDS / 3600) });
+  t = await startTestServer({ TOKEN_TTL_HOURS: String(TTL_SECONDS / 3600), SESSION_RECHECK_MS: '1000' });
 });
 afterAll(async () => {
   for (const c of clients) c.destroy();
@@ -40,6 +40,22 @@ describe('sessions end on time', () => {
     const stored = await readStoredDoc(t.server.context.db.pool, id);
     expect(stored.getArray<any>(CHECKLIST_ARRAY).get(0).get('status')).toBe('todo');
     expect((await t.admin.get('/api/auth/me')).status).toBe(401);
+  });
+
+  it('an account changed behind the API (directly in the database) loses its open connections at the next re-check', async () => {
+    // The first test outlived the admin token of the test server: a fresh one (8 s again).
+    const admin = await t.api.login('admin', 'admin-password-for-tests');
+    const created = await admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'IV', mode: 'actual', location: { lat: 41.8, lon: 123.36 } });
+    expect(created.status).toBe(201);
+    const id = created.body.incident.id as string;
+    const made = await admin.post('/api/users', { username: 'behind.the.api', password: 'password-123', role: 'staff' });
+    const staff = await t.api.login('behind.the.api', 'password-123');
+    const c = connectClient(t.url, id, staff.token!);
+    clients.push(c);
+    await synced(c);
+    await t.server.context.db.pool.query(`UPDATE users SET role = 'observer' WHERE id = $1`, [made.body.user.id]);
+    await waitFor(() => c.closes.some((x) => x.code === 4401), `4401; saw ${JSON.stringify(c.closes)}`, 5_000);
+    expect(c.closes[0]).toEqual({ code: 4401, reason: 'session revoked' });
   });
 
   it('a Socket.IO connection is told and dropped at expiry; an expired token cannot reconnect', async () => {

@@ -270,6 +270,18 @@ describe('M1: login limits', () => {
     }, 15_000);
   });
 
+  it('guessing the current password on a password change is limited like logins', async () => {
+    const staff = await t.user('staff');
+    for (let i = 0; i < 5; i++) {
+      expect((await staff.post('/api/auth/password', { currentPassword: `guess-${i}`, newPassword: 'another-pass-1' })).status).toBe(401);
+    }
+    const blocked = await staff.post('/api/auth/password', { currentPassword: 'password-123', newPassword: 'another-pass-1' });
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('retry-after')).toMatch(/^\d+$/);
+    // The password was not changed.
+    await until(async () => expect((await t.api.post('/api/auth/login', { username: staff.username, password: 'password-123' })).status).toBe(200), 15_000);
+  });
+
   it('the block is shared by every node', async () => {
     const staff = await t.user('staff');
     for (let i = 0; i < 5; i++) await t.api.post('/api/auth/login', { username: staff.username, password: `wrong-${i}` });

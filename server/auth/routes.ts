@@ -65,7 +65,15 @@ export function authRoutes(db: Database, sessions: SessionService, limits: Login
   router.post('/api/auth/password', async (req, res) => {
     const body = parseInput(ownPasswordBody, req.body);
     const session = sessionOf(req);
+    // Guessing the current password through this route counts like failed logins.
+    const ip = req.ip ?? 'unknown';
+    const wait = await limits.retryAfter(session.actor.username, ip);
+    if (wait > 0) {
+      res.setHeader('Retry-After', String(wait));
+      throw new AppError('too_many_attempts', `too many failed attempts; try again in ${wait} s`, { retryAfterSeconds: wait });
+    }
     if (!(await checkPassword(db.pool, session.actor.userId, body.currentPassword))) {
+      await limits.failed(session.actor.username, ip);
       throw new AppError('invalid_credentials', 'the current password is wrong');
     }
     await withTransaction(db.pool, async (tx, afterCommit) => {
