@@ -28,7 +28,7 @@ const sockets: Socket[] = [];
 const yclients: YClient[] = [];
 
 beforeAll(async () => {
-  t = await startTestServer({ LOGIN_MAX_FAILURES_PER_USER_IP: '5', LOGIN_BLOCK_SECONDS: '3' });
+  t = await startTestServer({ LOGIN_MAX_FAILURES_PER_USER_IP: '5', LOGIN_MAX_FAILURES_PER_USER: '8', LOGIN_FAILURE_WINDOW_SECONDS: '6', LOGIN_BLOCK_SECONDS: '3' });
   if (realPostgres) {
     const config = loadConfig(testEnv(await tempDir(), t.database.url));
     b = await startServer(config, createLogger(config.LOG_LEVEL));
@@ -268,6 +268,14 @@ describe('M1: login limits', () => {
       const res = await t.api.post('/api/auth/login', { username: staff.username, password: 'password-123' });
       expect(res.status).toBe(200);
     }, 15_000);
+  });
+
+  it('failures from several addresses together block the username everywhere, but only until the window ends', async () => {
+    const staff = await t.user('staff');
+    for (let i = 0; i < 5; i++) expect((await loginFrom('127.0.0.3', staff.username, `wrong-${i}`)).status).toBe(401);
+    for (let i = 0; i < 3; i++) expect((await loginFrom('127.0.0.4', staff.username, `wrong-${i}`)).status).toBe(401);
+    expect((await loginFrom('127.0.0.5', staff.username, 'password-123')).status).toBe(429);
+    await until(async () => expect((await loginFrom('127.0.0.5', staff.username, 'password-123')).status).toBe(200), 15_000);
   });
 
   it('guessing the current password on a password change is limited like logins', async () => {
