@@ -10,6 +10,9 @@ import { planRoutes } from './plans/routes.js';
 import { createTokenService, loadTokenSecret, type TokenService } from './auth/tokens.js';
 import { ensureAdmin } from './auth/users.js';
 import { authRoutes } from './auth/routes.js';
+import { SessionService } from './auth/sessions.js';
+import { LoginLimits } from './auth/login-limits.js';
+import { sessionsModule } from './auth/module.js';
 import { IncidentEventBus } from './incidents/event-log.js';
 import { IncidentService } from './incidents/incidents.js';
 import { incidentRoutes } from './incidents/routes.js';
@@ -33,6 +36,8 @@ export interface ServerContext {
   db: Database;
   plans: PlanLibrary;
   tokens: TokenService;
+  /** Checks tokens and tickets against their sessions; holds this node's open connections by session. */
+  sessions: SessionService;
   bus: IncidentEventBus;
   incidents: IncidentService;
 }
@@ -72,20 +77,29 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await db.close();
     throw err;
   }
-  const tokens = createTokenService(await loadTokenSecret(db.pool, config.TOKEN_SECRET), config.TOKEN_TTL_HOURS);
+  const tokens = createTokenService(await loadTokenSecret(db.pool, config.TOKEN_SECRET));
+  const sessions = new SessionService(db, tokens, { ttlMs: config.TOKEN_TTL_HOURS * 3_600_000, cacheMs: config.SESSION_CACHE_MS, ticketTtlMs: config.LIVE_TICKET_TTL_SECONDS * 1000 }, log);
+  const loginLimits = new LoginLimits(db.pool, {
+    maxFailuresPerUserIp: config.LOGIN_MAX_FAILURES_PER_USER_IP,
+    maxFailuresPerUser: config.LOGIN_MAX_FAILURES_PER_USER,
+    maxFailuresPerIp: config.LOGIN_MAX_FAILURES_PER_IP,
+    windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
+    blockSeconds: config.LOGIN_BLOCK_SECONDS,
+    blockMaxSeconds: config.LOGIN_BLOCK_MAX_SECONDS,
+  }, log);
   const bus = new IncidentEventBus();
   bus.setMaxListeners(50);
   const incidents = new IncidentService(db, plans, bus);
-  const context: ServerContext = { config, log, db, plans, tokens, bus, incidents };
+  const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents };
 
-  const modules: Module[] = [liveModule(context), resourcesModule(context), roomsModule(context), warningsModule(context), fieldModule(context), webModule(context)];
+  const modules: Module[] = [sessionsModule(context), liveModule(context), resourcesModule(context), roomsModule(context), warningsModule(context), fieldModule(context), webModule(context)];
 
   const app = createHttpApp({
     log,
     trustProxy: config.TRUST_PROXY,
     routers: [
       healthRoutes(db, startedAt),
-      authRoutes(db, tokens),
+      authRoutes(db, sessions, loginLimits),
       idempotencyRoutes(db),
       planRoutes(plans),
       incidentRoutes(db, incidents),

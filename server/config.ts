@@ -21,7 +21,19 @@ const envSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
   ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-  TOKEN_TTL_HOURS: z.coerce.number().positive().max(24 * 30).default(12),
+  // Fractional hours are fine (0.5 = 30 min); at least 5 seconds.
+  TOKEN_TTL_HOURS: z.coerce.number().min(5 / 3600, 'must be at least 5 seconds (0.0014)').max(24 * 30).default(12),
+  // Sessions (issue 10): how long a session check may be cached, how often open connections are re-checked.
+  SESSION_CACHE_MS: z.coerce.number().int().min(0).max(10_000).default(2000),
+  SESSION_RECHECK_MS: z.coerce.number().int().min(1000).default(30_000),
+  LIVE_TICKET_TTL_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
+  // Login limits (failed logins only): per username+address, per username, per address.
+  LOGIN_MAX_FAILURES_PER_USER_IP: z.coerce.number().int().min(1).max(1000).default(5),
+  LOGIN_MAX_FAILURES_PER_USER: z.coerce.number().int().min(1).max(100_000).default(50),
+  LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100_000).default(100),
+  LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(900),
+  LOGIN_BLOCK_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  LOGIN_BLOCK_MAX_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(3600),
   PLANS_DIR: z.string().min(1).default('./plans'),
   ORGANISATION_FILE: z.string().min(1).default('./seed/demo-organisation.yaml'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -15,7 +15,7 @@ try {
 }
 // JSON for log collectors; readable lines when a person runs it in a terminal.
 const pretty = config.LOG_FORMAT === 'pretty' || (config.LOG_FORMAT === 'auto' && Boolean(process.stdout.isTTY));
-const log = createLogger(config.LOG_LEVEL, { pretty });
+const log = createLogger(config.LOG_LEVEL, undefined, { pretty });
 
 try {
   const server = await startServer(config, log);

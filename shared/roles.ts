@@ -16,4 +16,6 @@ export interface UserView {
   role: Role;
   teamId: string | null;
   createdAt: string;
+  /** A disabled account cannot log in; its sessions ended when it was disabled. */
+  disabled: boolean;
 }

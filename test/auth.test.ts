@@ -40,11 +40,10 @@ describe('accounts and tokens', () => {
   });
 
   it('an expired token is refused', async () => {
-    const { createTokenService } = await import('../server/auth/tokens.js');
-    const { loadTokenSecret } = await import('../server/auth/tokens.js');
-    const secret = await loadTokenSecret(t.server.context.db.pool);
-    const expired = createTokenService(secret, -1 / 3600);
-    const { token } = await expired.issue({ userId: '00000000-0000-4000-8000-000000000000', username: 'admin', role: 'commander', teamId: null });
+    const { rows } = await t.server.context.db.pool.query(`SELECT id FROM users WHERE username = 'admin'`);
+    const admin = { id: rows[0].id, username: 'admin', role: 'commander' as const, teamId: null };
+    const { sessionId } = await t.server.context.sessions.create(admin);
+    const token = await t.server.context.tokens.issue({ userId: admin.id, username: 'admin', role: 'commander', teamId: null }, sessionId, Date.now() - 1000);
     const res = await t.api.withToken(token).get('/api/incidents');
     expect(res.status).toBe(401);
   });

@@ -6,7 +6,6 @@ import WebSocket from 'ws';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { withTransaction } from '../server/db/database.js';
 import { appendEvent } from '../server/incidents/event-log.js';
-import { createTokenService, loadTokenSecret } from '../server/auth/tokens.js';
 import type { IncidentEvent } from '../shared/events.js';
 import type { ClientToServerEvents, JoinAck, LiveError, PresenceUpdate, ServerToClientEvents } from '../shared/live.js';
 
@@ -383,9 +382,8 @@ describe('live feed: bad input', () => {
 describe('live feed: token expiry', () => {
   it('closes a connection when its token expires', async () => {
     const pool = t.server.context.db.pool;
-    const shortLived = createTokenService(await loadTokenSecret(pool), 8 / 3600); // 8 seconds
     const { rows } = await pool.query(`SELECT id FROM users WHERE username = 'admin'`);
-    const { token } = await shortLived.issue({ userId: rows[0].id, username: 'admin', role: 'commander', teamId: null });
+    const { token } = await t.server.context.sessions.create({ id: rows[0].id, username: 'admin', role: 'commander', teamId: null }, { ttlMs: 8000 });
     const c = await connected(token);
     const reason = await new Promise<string>((resolve) => c.socket.once('disconnect', resolve));
     expect(reason).toBe('io server disconnect');

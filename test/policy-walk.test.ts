@@ -5,7 +5,7 @@ import { decide, type Action, type Decision, type IncidentSubject, type PolicyAc
 import { ROLES, type Role } from '../shared/roles.js';
 import { API_DOC, withPolicyTable } from '../scripts/docs-policy.js';
 import type { Api, ApiResponse } from './helpers/api.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { ADMIN_PASSWORD, startTestServer, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
 import { connectClient, synced, type YClient } from './rooms-helpers.js';
 
@@ -33,6 +33,8 @@ interface Call {
   method: 'GET' | 'POST' | 'PATCH';
   path: string;
   body?: unknown;
+  /** Another session of the same user, for a call that ends the session it is made with (logout). */
+  api?: Api;
 }
 interface RouteCase {
   /** `public`: no token needed; the route is outside the policy. */
@@ -68,6 +70,12 @@ const CASES: Record<string, RouteCase> = {
   'GET /api/auth/me': { action: 'account.self', call: () => ({ method: 'GET', path: '/api/auth/me' }) },
   'GET /api/users': { action: 'user.manage', call: () => ({ method: 'GET', path: '/api/users' }) },
   'POST /api/users': { action: 'user.manage', call: () => ({ method: 'POST', path: '/api/users', body: { username: 'x' } }) },
+  // Allowed calls carry a body that fails validation (400), so the walk changes no account.
+  'PATCH /api/users/:id': { action: 'user.manage', call: () => ({ method: 'PATCH', path: `/api/users/${(clients.observer as Api & { userId: string }).userId}`, body: { role: 'nonsense' } }) },
+  'POST /api/users/:id/password': { action: 'user.manage', call: () => ({ method: 'POST', path: `/api/users/${(clients.observer as Api & { userId: string }).userId}/password`, body: {} }) },
+  'POST /api/auth/password': { action: 'account.self', call: () => ({ method: 'POST', path: '/api/auth/password', body: {} }) },
+  'POST /api/auth/logout': { action: 'account.self', call: async (_fx, role) => ({ method: 'POST', path: '/api/auth/logout', api: await freshSession(role) }) },
+  'POST /api/live/ticket': { action: 'account.self', call: () => ({ method: 'POST', path: '/api/live/ticket', body: {} }) },
 
   'GET /api/plans': { action: 'plan.read', call: () => ({ method: 'GET', path: '/api/plans' }) },
   'GET /api/plans/:id': { action: 'plan.read', call: () => ({ method: 'GET', path: '/api/plans/heavy-snow' }) },
@@ -213,7 +221,12 @@ function expectDecision(decision: Decision, res: ApiResponse, label: string): vo
 }
 
 async function send(api: Api, call: Call): Promise<ApiResponse> {
-  return api.request(call.method, call.path, call.body);
+  return (call.api ?? api).request(call.method, call.path, call.body);
+}
+
+/** A second login of the role's user: logging it out leaves the walk's own session alone. */
+async function freshSession(role: Role): Promise<Api> {
+  return role === 'commander' ? t.api.login('admin', ADMIN_PASSWORD) : t.api.login((clients[role] as Api & { username: string }).username, 'password-123');
 }
 
 async function makeFixture(key: string, mode: 'actual' | 'exercise', teamId: string, close: boolean, staff: Api): Promise<IncidentFixture> {

@@ -21,11 +21,16 @@ export function yjsOrigin(httpUrl: string): string {
 }
 
 /** The stock WebsocketProvider, as a browser would use it (BroadcastChannel off: all clients share one process here). */
-export function connectClient(httpUrl: string, incidentId: string, token: string | undefined, opts: { doc?: Y.Doc; awareness?: boolean } = {}): YClient {
+export function connectClient(
+  httpUrl: string,
+  incidentId: string,
+  token: string | undefined,
+  opts: { doc?: Y.Doc; awareness?: boolean; params?: Record<string, string>; WebSocketPolyfill?: typeof globalThis.WebSocket } = {},
+): YClient {
   const doc = opts.doc ?? new Y.Doc();
   const provider = new WebsocketProvider(yjsOrigin(httpUrl), incidentId, doc, {
-    params: token ? { token } : {},
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    params: opts.params ?? (token ? { token } : {}),
+    WebSocketPolyfill: opts.WebSocketPolyfill ?? (WebSocket as unknown as typeof globalThis.WebSocket),
     disableBc: true,
     connect: false,
   });

@@ -10,13 +10,23 @@ export interface TokenClaims {
   teamId: string | null;
 }
 
+/** What a correctly signed, unexpired token says: who, in which session, until when. */
+export interface VerifiedToken {
+  claims: TokenClaims;
+  sessionId: string;
+  /** ms since epoch */
+  expiresAt: number;
+}
+
 export interface TokenService {
-  issue(claims: TokenClaims): Promise<{ token: string; expiresAt: string }>;
-  /** Returns the claims of a valid, unexpired token, or null. */
-  verify(token: string): Promise<TokenClaims | null>;
+  /** Signs a token for session `sessionId`, valid until `expiresAt` (ms since epoch). */
+  issue(claims: TokenClaims, sessionId: string, expiresAt: number): Promise<string>;
+  /** The claims of a valid token that has `exp` and `sid`, or null. Says nothing about the session. */
+  verify(token: string): Promise<VerifiedToken | null>;
 }
 
 const ISSUER = 'yingji';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const VERIFIED_CACHE_MS = 5 * 60_000;
 const VERIFIED_CACHE_ENTRIES = 10_000;
 
@@ -33,43 +43,48 @@ export async function loadTokenSecret(db: Queryable, configured?: string): Promi
   return new TextEncoder().encode(rows[0]!.value);
 }
 
-export function createTokenService(secret: Uint8Array, ttlHours: number): TokenService {
+export function createTokenService(secret: Uint8Array): TokenService {
   // A KeyObject made once: with raw bytes jose re-imports the key on every call.
   const key = createSecretKey(secret);
   // Verifying costs an HMAC through WebCrypto; every request and every reconnect presents a token,
   // mostly the same few hundred. A verified token's claims cannot change (they are signed), so they
-  // are remembered until the token expires, and for at most VERIFIED_CACHE_MS.
-  const verified = new Map<string, { claims: TokenClaims; until: number }>();
+  // are remembered until the token expires, and for at most VERIFIED_CACHE_MS. Whether its session
+  // still stands is asked of the session store every time.
+  const verified = new Map<string, { result: VerifiedToken; until: number }>();
   return {
-    async issue(claims) {
-      const exp = Math.floor(Date.now() / 1000 + ttlHours * 3600);
-      const token = await new SignJWT({ username: claims.username, role: claims.role, teamId: claims.teamId })
+    async issue(claims, sessionId, expiresAt) {
+      return new SignJWT({ username: claims.username, role: claims.role, teamId: claims.teamId, sid: sessionId })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject(claims.userId)
         .setIssuer(ISSUER)
         .setIssuedAt()
-        .setExpirationTime(exp)
+        .setExpirationTime(Math.floor(expiresAt / 1000))
         .sign(key);
-      return { token, expiresAt: new Date(exp * 1000).toISOString() };
     },
     async verify(token) {
       const now = Date.now();
       const hit = verified.get(token);
-      if (hit && hit.until > now) return hit.claims;
+      if (hit && hit.until > now) return hit.result;
       if (hit) verified.delete(token);
       try {
-        const { payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: ['HS256'] });
-        if (typeof payload.sub !== 'string') return null;
-        const claims: TokenClaims = {
-          userId: payload.sub,
-          username: String(payload.username),
-          role: payload.role as Role,
-          teamId: (payload.teamId as string | null) ?? null,
+        // exp is required (issue 10 L6): a signed token without it would never expire.
+        const { payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: ['HS256'], requiredClaims: ['exp', 'sub', 'sid'] });
+        if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.exp !== 'number') return null;
+        if (!UUID.test(payload.sub) || !UUID.test(payload.sid)) return null;
+        const result: VerifiedToken = {
+          claims: {
+            userId: payload.sub,
+            username: String(payload.username),
+            role: payload.role as Role,
+            teamId: (payload.teamId as string | null) ?? null,
+          },
+          sessionId: payload.sid,
+          expiresAt: payload.exp * 1000,
         };
-        const until = Math.min(now + VERIFIED_CACHE_MS, typeof payload.exp === 'number' ? payload.exp * 1000 : now);
+        const until = Math.min(now + VERIFIED_CACHE_MS, result.expiresAt);
         if (verified.size >= VERIFIED_CACHE_ENTRIES) verified.delete(verified.keys().next().value!);
-        verified.set(token, { claims, until });
-        return claims;
+        verified.set(token, { result, until });
+        return result;
       } catch {
         return null;
       }

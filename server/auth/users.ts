@@ -14,6 +14,7 @@ interface UserRow {
   role: Role;
   team_id: string | null;
   created_at: Date;
+  disabled_at: Date | null;
 }
 
 export function toUserView(row: UserRow): UserView {
@@ -24,6 +25,7 @@ export function toUserView(row: UserRow): UserView {
     role: row.role,
     teamId: row.team_id,
     createdAt: row.created_at.toISOString(),
+    disabled: row.disabled_at !== null,
   };
 }
 
@@ -38,22 +40,34 @@ export async function authenticate(db: Queryable, username: string, password: st
   const ok = await verifyPassword(password, row?.password_hash ?? (await DUMMY_HASH));
   return row && ok ? toUserView(row) : null;
 }
+
+/** True when `password` is the user's current one (one scrypt either way). */
+export async function checkPassword(db: Queryable, userId: string, password: string): Promise<boolean> {
+  const { rows } = await db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [userId]);
+  const ok = await verifyPassword(password, rows[0]?.password_hash ?? (await DUMMY_HASH));
+  return ok && rows.length > 0;
+}
 const DUMMY_HASH = hashPassword('not-a-real-password');
+
+/** A field user has exactly one team, everyone else none; the team must exist. */
+async function checkRoleAndTeam(db: Queryable, role: Role, teamId: string | null | undefined): Promise<void> {
+  if (role === 'field' && !teamId) {
+    throw new AppError('validation_failed', 'a field user must be bound to a team (teamId)', { issues: [{ path: 'teamId', message: 'required for role field' }] });
+  }
+  if (role !== 'field' && teamId) {
+    throw new AppError('validation_failed', 'only field users are bound to a team', { issues: [{ path: 'teamId', message: `not allowed for role ${role}` }] });
+  }
+  if (teamId) {
+    const team = await db.query('SELECT 1 FROM teams WHERE id = $1', [teamId]);
+    if (team.rowCount === 0) throw new AppError('unknown_team', `team ${teamId} does not exist`, { teamId });
+  }
+}
 
 export async function createUser(
   db: Queryable,
   input: { username: string; password: string; role: Role; teamId?: string | null; displayName?: string },
 ): Promise<UserView> {
-  if (input.role === 'field' && !input.teamId) {
-    throw new AppError('validation_failed', 'a field user must be bound to a team (teamId)', { issues: [{ path: 'teamId', message: 'required for role field' }] });
-  }
-  if (input.role !== 'field' && input.teamId) {
-    throw new AppError('validation_failed', 'only field users are bound to a team', { issues: [{ path: 'teamId', message: `not allowed for role ${input.role}` }] });
-  }
-  if (input.teamId) {
-    const team = await db.query('SELECT 1 FROM teams WHERE id = $1', [input.teamId]);
-    if (team.rowCount === 0) throw new AppError('unknown_team', `team ${input.teamId} does not exist`, { teamId: input.teamId });
-  }
+  await checkRoleAndTeam(db, input.role, input.teamId);
   try {
     const { rows } = await db.query<UserRow>(
       `INSERT INTO users (id, username, display_name, password_hash, role, team_id)
@@ -67,6 +81,40 @@ export async function createUser(
     }
     throw err;
   }
+}
+
+export interface UserChange {
+  role?: Role;
+  teamId?: string | null;
+  displayName?: string;
+  disabled?: boolean;
+}
+
+/**
+ * Changes a user in the caller's transaction (the row is locked). Returns the new view and
+ * whether what a token says about the user (role, team) or its standing (disabled) changed, so
+ * the caller revokes the user's sessions in the same transaction.
+ */
+export async function updateUser(tx: Queryable, id: string, change: UserChange): Promise<{ user: UserView; endsSessions: boolean }> {
+  const { rows } = await tx.query<UserRow>('SELECT * FROM users WHERE id = $1 FOR UPDATE', [id]);
+  const current = rows[0];
+  if (!current) throw new AppError('not_found', 'no such user', { userId: id });
+  const role = change.role ?? current.role;
+  // Leaving the field role drops the team unless a new one is named; joining it needs one.
+  const teamId = change.teamId !== undefined ? change.teamId : role === 'field' ? current.team_id : null;
+  await checkRoleAndTeam(tx, role, teamId);
+  const disabledAt = change.disabled === undefined ? current.disabled_at : change.disabled ? (current.disabled_at ?? new Date()) : null;
+  const updated = await tx.query<UserRow>(
+    'UPDATE users SET role = $2, team_id = $3, display_name = $4, disabled_at = $5 WHERE id = $1 RETURNING *',
+    [id, role, teamId, change.displayName ?? current.display_name, disabledAt],
+  );
+  const endsSessions = role !== current.role || teamId !== current.team_id || (disabledAt !== null && current.disabled_at === null);
+  return { user: toUserView(updated.rows[0]!), endsSessions };
+}
+
+export async function setPassword(tx: Queryable, id: string, password: string): Promise<void> {
+  const res = await tx.query('UPDATE users SET password_hash = $2 WHERE id = $1', [id, await hashPassword(password)]);
+  if (res.rowCount === 0) throw new AppError('not_found', 'no such user', { userId: id });
 }
 
 export async function listUsers(db: Queryable): Promise<UserView[]> {

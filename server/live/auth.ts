@@ -1,7 +1,8 @@
-import { decodeJwt } from 'jose';
 import type { ExtendedError, Socket } from 'socket.io';
-import type { TokenService } from '../auth/tokens.js';
-import type { LiveSocketData } from './types.js';
+import type { SessionService } from '../auth/sessions.js';
+import { authenticateCredential, hasCredential } from '../auth/ws-credentials.js';
+import { LIVE_EVENTS } from '../../shared/live.js';
+import type { LiveSocket, LiveSocketData } from './types.js';
 
 function unauthorized(message: string): ExtendedError {
   const err: ExtendedError = new Error('unauthorized');
@@ -10,22 +11,39 @@ function unauthorized(message: string): ExtendedError {
   return err;
 }
 
-/** Socket.IO middleware: `io(origin, { auth: { token } })` with a valid token, or connect_error `unauthorized`. */
-export function authenticate(tokens: TokenService) {
+/** Socket.IO middleware: `io(origin, { auth: { ticket } })` (or `{ token }`) whose session stands, or connect_error `unauthorized`. */
+export function authenticate(sessions: SessionService) {
   return (socket: Socket<any, any, any, LiveSocketData>, next: (err?: ExtendedError) => void): void => {
-    const token: unknown = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
-    if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
-      next(unauthorized('missing token: connect with io(origin, { auth: { token } })'));
+    const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    if (!hasCredential(auth)) {
+      next(unauthorized('missing credentials: connect with io(origin, { auth: { ticket } }) or { auth: { token } }'));
       return;
     }
-    tokens.verify(token).then(
-      (claims) => {
-        if (!claims) return next(unauthorized('invalid or expired token'));
-        socket.data.actor = claims;
-        socket.data.tokenExpiresAt = (decodeJwt(token).exp ?? 0) * 1000;
+    authenticateCredential(sessions, auth).then(
+      (session) => {
+        if (!session) return next(unauthorized('invalid, used or expired ticket or token, or the session has ended'));
+        socket.data.actor = session.actor;
+        socket.data.sessionId = session.sessionId;
+        socket.data.tokenExpiresAt = session.expiresAt;
         next();
       },
       () => next(unauthorized('invalid or expired token')),
     );
   };
+}
+
+/** Registers a connected socket so that revoking (or the expiry of) its session disconnects it. */
+export function closeWithSession(sessions: SessionService, socket: LiveSocket): void {
+  const unregister = sessions.connections.register({
+    sessionId: socket.data.sessionId,
+    userId: socket.data.actor.userId,
+    actor: socket.data.actor,
+    expiresAt: socket.data.tokenExpiresAt,
+    close(reason) {
+      if (reason === 'revoked') socket.emit(LIVE_EVENTS.error, { code: 'session_revoked', message: 'the session was ended; log in again', details: {} });
+      else socket.emit(LIVE_EVENTS.error, { code: 'unauthorized', message: 'the token has expired; reconnect with a new one', details: {} });
+      socket.disconnect(true);
+    },
+  });
+  socket.once('disconnect', unregister);
 }

@@ -7,7 +7,7 @@ import { requirePermission } from '../auth/policy.js';
 import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { LIVE_EVENTS, LIVE_PATH } from '../../shared/live.js';
 import type { IncidentEvent } from '../../shared/events.js';
-import { authenticate } from './auth.js';
+import { authenticate, closeWithSession } from './auth.js';
 import { parseIncidentNotification } from './cross-node.js';
 import { NotificationListener } from '../db/notification-listener.js';
 import { EventFanout } from './event-fanout.js';
@@ -24,7 +24,7 @@ const CURSOR_SWEEP_INTERVAL_MS = 30_000;
  * LISTEN/NOTIFY; presence lives in PostgreSQL so every node shows everyone.
  */
 export function liveModule(context: ServerContext): Module {
-  const { config, db, log, bus, incidents, tokens } = context;
+  const { config, db, log, bus, incidents, sessions } = context;
   const nodeId = randomUUID();
   const presence = new PresenceStore(db.pool, nodeId, config.LIVE_NODE_TTL_MS);
   let io: LiveServer | undefined;
@@ -84,8 +84,11 @@ export function liveModule(context: ServerContext): Module {
       presenceFeed = new PresenceBroadcaster(presence, (incidentId, members) => liveIo.to(roomOf(incidentId)).emit(LIVE_EVENTS.presence, { incidentId, members }), roomSize, log);
       rooms = new LiveRooms(liveIo, { db: db.pool, incidents, fanout, presence, presenceFeed, log, maxBadMessages: config.LIVE_MAX_BAD_MESSAGES });
       const liveRooms = rooms;
-      liveIo.use(authenticate(tokens));
-      liveIo.on('connection', (socket) => liveRooms.accept(socket));
+      liveIo.use(authenticate(sessions));
+      liveIo.on('connection', (socket) => {
+        closeWithSession(sessions, socket);
+        liveRooms.accept(socket);
+      });
       bus.on('event', onBusEvent);
     },
     async start() {

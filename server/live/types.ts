@@ -4,6 +4,8 @@ import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/li
 
 export interface LiveSocketData {
   actor: Actor;
+  /** The session the connection was admitted with; revoking it disconnects the socket. */
+  sessionId: string;
   /** When the token the socket connected with expires (ms since epoch); the socket is closed then. */
   tokenExpiresAt: number;
   /** Messages refused so far on this connection (malformed, unknown); too many and it is closed. */

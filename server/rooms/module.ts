@@ -16,6 +16,8 @@ import { can } from '../auth/policy.js';
 import { EVENT_TYPES, type IncidentEvent } from '../../shared/events.js';
 import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
 import { Connection } from './connection.js';
+import { authenticateCredential, hasCredential } from '../auth/ws-credentials.js';
+import { closeWithSession } from './session-close.js';
 import { randomUUID } from 'node:crypto';
 import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { compactDoc, incidentsToCompact, loadReconciled, readAllUpdates, readUpdates } from './doc-store.js';
@@ -174,9 +176,10 @@ export class RoomsModule implements Module {
     } catch {
       return this.refuse(req, socket, head, YJS_CLOSE_CODES.notFound, 'no such incident');
     }
-    const token = url.searchParams.get('token');
-    const actor: Actor | null = token ? await this.ctx.tokens.verify(token) : null;
-    if (!actor) return this.refuse(req, socket, head, YJS_CLOSE_CODES.unauthorized, token ? 'invalid or expired token' : 'missing token');
+    const credential = { ticket: url.searchParams.get('ticket'), token: url.searchParams.get('token') };
+    const session = hasCredential(credential) ? await authenticateCredential(this.ctx.sessions, credential) : null;
+    if (!session) return this.refuse(req, socket, head, YJS_CLOSE_CODES.unauthorized, hasCredential(credential) ? 'invalid, used or expired ticket or token' : 'missing ticket or token');
+    const actor: Actor = session.actor;
     if (this.stopping) return this.refuse(req, socket, head, YJS_CLOSE_CODES.goingAway, 'server shutting down');
 
     const entry = this.acquire(incidentId);
@@ -195,7 +198,10 @@ export class RoomsModule implements Module {
       }
       const joined = room;
       if (!socket.readable || !socket.writable) return void socket.destroy();
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.connect(ws, joined, actor));
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.connect(ws, joined, actor);
+        closeWithSession(this.ctx.sessions, ws, session);
+      });
     } finally {
       entry.admitting--;
       room?.releaseIfIdle();
@@ -209,6 +215,8 @@ export class RoomsModule implements Module {
     ws.on('pong', () => (conn.alive = true));
     ws.on('close', () => room.leave(conn));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      // ws still delivers frames while a close (e.g. 4401 at session end) is in flight: drop them.
+      if (ws.readyState !== ws.OPEN) return;
       let message;
       try {
         if (!isBinary) throw new Error('text frame: the y-websocket protocol is binary');

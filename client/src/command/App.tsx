@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
-import { get } from '../common/api.js';
+import { get, logout as endOnServer } from '../common/api.js';
 import { LangSwitch, LoginForm } from '../common/ui.js';
 import { setTimeZone, t, useLang } from '../common/i18n.js';
-import { loadSession, saveSession, type Session } from '../common/session.js';
+import { useSession } from '../common/session.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
 import { IncidentList } from './IncidentList.js';
 import { Board } from './Board.js';
@@ -20,7 +20,7 @@ function useHashRoute(): string {
 /** The command centre: login → incident list and activation → incident board. */
 export function App() {
   useLang();
-  const [session, setSession] = useState<Session | null>(loadSession());
+  const [session, setSession] = useSession();
   const [wall, setWall] = useState(new URLSearchParams(location.search).has('wall') || localStorage.getItem('yingji.wall') === '1');
   const hash = useHashRoute();
 
@@ -37,7 +37,7 @@ export function App() {
 
   if (!session) return <LoginForm title={t('应急指挥中心', 'Emergency command centre')} onLogin={setSession} />;
   const logout = () => {
-    saveSession(null);
+    void endOnServer();
     setSession(null);
   };
   const match = /^#\/incidents\/([0-9a-f-]{36})/.exec(hash);

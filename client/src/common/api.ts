@@ -1,4 +1,5 @@
-import { loadSession } from './session.js';
+import { endSession, loadSession } from './session.js';
+import { TicketRefused } from './ticket-socket.js';
 
 export class ApiError extends Error {
   constructor(
@@ -28,6 +29,8 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
   const text = await res.text();
   const json = text ? JSON.parse(text) : null;
   if (!res.ok) {
+    // Our token was refused: the session is over (revoked or expired), so back to the login form.
+    if (res.status === 401 && session && h.authorization) endSession();
     const e = json?.error ?? {};
     throw new ApiError(res.status, e.code ?? 'http_' + res.status, e.message ?? res.statusText, e.details ?? {});
   }
@@ -36,6 +39,22 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
 
 export const get = <T = any>(path: string) => api<T>('GET', path);
 export const post = <T = any>(path: string, body: unknown = {}) => api<T>('POST', path, body);
+
+/** A one-use ticket for a WebSocket (the long-lived token stays out of URLs). */
+export async function liveTicket(): Promise<string> {
+  try {
+    return (await post<{ ticket: string }>('/api/live/ticket')).ticket;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw new TicketRefused('session ended');
+    throw err;
+  }
+}
+
+/** Logs out on the server too (ends this session there); the local session is forgotten either way. */
+export async function logout(): Promise<void> {
+  await post('/api/auth/logout').catch(() => undefined);
+  endSession();
+}
 
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) return `${err.message} (${err.code})`;

@@ -1,7 +1,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
-import { CHECKLIST_ARRAY, ITEM_FIELDS, type ChecklistItem, type ItemStatus } from '../../../shared/checklist.js';
+import { CHECKLIST_ARRAY, ITEM_FIELDS, YJS_CLOSE_CODES, type ChecklistItem, type ItemStatus } from '../../../shared/checklist.js';
+import { liveTicket } from './api.js';
+import { endSession } from './session.js';
+import { ticketedWebSocket } from './ticket-socket.js';
 
 export interface ChecklistState {
   items: ChecklistItem[];
@@ -82,7 +85,8 @@ export function useChecklist(incidentId: string | null, token: string | null, op
         p.whenSynced.then(schedule);
       });
     }
-    const provider = new WebsocketProvider(wsBase(), incidentId, doc, { params: { token } });
+    // Each (re)connect fetches its own one-use ticket, so the token never goes into a URL.
+    const provider = new WebsocketProvider(wsBase(), incidentId, doc, { WebSocketPolyfill: ticketedWebSocket(liveTicket) });
     let pending = 0;
     const pendingKey = `yingji.pendingEdits.${incidentId}`;
     pending = Number(localStorage.getItem(pendingKey) ?? 0);
@@ -106,6 +110,7 @@ export function useChecklist(incidentId: string | null, token: string | null, op
     });
     provider.on('connection-close', (e: CloseEvent | null) => {
       if (e && e.code >= 4400 && e.code < 4500) setRefused(true);
+      if (e?.code === YJS_CLOSE_CODES.unauthorized) endSession();
     });
     // A phone that knows it is offline stops retrying; the edits stay in the doc (and IndexedDB).
     const offline = () => provider.disconnect();

@@ -3,6 +3,8 @@ import { io, type Socket } from 'socket.io-client';
 import type { IncidentEvent } from '../../../shared/events.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import type { ClientToServerEvents, JoinAck, PresenceMember, ServerToClientEvents } from '../../../shared/live.js';
+import { get, liveTicket, NetworkError } from './api.js';
+import { endSession } from './session.js';
 
 type LiveSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -46,7 +48,26 @@ export function useLiveFeed(incidentId: string | null, token: string | null, onE
       if (!frame) frame = window.setTimeout(() => requestAnimationFrame(flush), 100);
       if (live) onEventRef.current?.(e);
     };
-    const socket: LiveSocket = io({ auth: { token }, transports: ['websocket'] });
+    // A fresh one-use ticket for every (re)connect; the token itself never leaves the Authorization header.
+    const socket: LiveSocket = io({
+      auth: (cb) => void liveTicket().then((ticket) => cb({ ticket }), () => cb({})),
+      transports: ['websocket'],
+    });
+    socket.on('live:error', (e) => {
+      if (e.code === 'session_revoked' || e.code === 'unauthorized') endSession();
+    });
+    // Refused at connect. Socket.IO does not retry a refusal by the server, so ask the API whether
+    // the session still stands: a 401 there logs out; otherwise (the ticket request failed or raced)
+    // try again shortly.
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let ended = false;
+    socket.on('connect_error', (err) => {
+      if (err.message !== 'unauthorized') return;
+      get('/api/auth/me').then(
+        () => !ended && (retry = setTimeout(() => !ended && socket.connect(), 2000)),
+        (e: unknown) => e instanceof NetworkError && !ended && (retry = setTimeout(() => !ended && socket.connect(), 5000)),
+      );
+    });
     const join = () => {
       socket.emit('incident:join', { incidentId, afterSeq: lastSeq }, (ack: JoinAck) => {
         if (!ack.ok) return;
@@ -75,6 +96,8 @@ export function useLiveFeed(incidentId: string | null, token: string | null, onE
       removeEventListener('offline', offline);
       removeEventListener('online', online);
       if (frame) clearTimeout(frame);
+      ended = true;
+      clearTimeout(retry);
       socket.disconnect();
     };
   }, [incidentId, token]);

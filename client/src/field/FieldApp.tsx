@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, errorText, get, post } from '../common/api.js';
+import { ApiError, errorText, get, logout, post } from '../common/api.js';
 import { bi, formatTime, setTimeZone, t, useLang } from '../common/i18n.js';
 import { ExerciseBanner, LangSwitch, LoginForm } from '../common/ui.js';
-import { loadSession, saveSession, type Session } from '../common/session.js';
+import { useSession, type Session } from '../common/session.js';
 import { useChecklist, type ChecklistState } from '../common/checklist.js';
 import { useLiveFeed } from '../common/live.js';
 import type { IncidentView } from '../../../shared/incidents.js';
@@ -28,13 +28,13 @@ function useOnline(): boolean {
 /** The field app: a phone on a bad network. Everything works from the last-known state; actions queue. */
 export function FieldApp() {
   useLang();
-  const [session, setSession] = useState<Session | null>(loadSession());
+  const [session, setSession] = useSession();
   if (!session) return <LoginForm title={t('应急现场', 'Field app')} onLogin={setSession} />;
   return (
     <FieldHome
       session={session}
       onLogout={() => {
-        saveSession(null);
+        void logout();
         setSession(null);
       }}
     />

@@ -1,0 +1,103 @@
+/**
+ * Login limits (issue 10, M1), shared by every node through PostgreSQL (rate-limiter-flexible's
+ * Postgres store, table `login_limits`). Only failed logins count:
+ *
+ * - per username and address: LOGIN_MAX_FAILURES_PER_USER_IP consecutive failures block that
+ *   pair for LOGIN_BLOCK_SECONDS, doubling with each further block within a day (up to
+ *   LOGIN_BLOCK_MAX_SECONDS); a successful login resets the pair;
+ * - per username from all addresses: LOGIN_MAX_FAILURES_PER_USER failures within
+ *   LOGIN_FAILURE_WINDOW_SECONDS block the username for the rest of that window — never longer,
+ *   and one address can add only a few failures before its own pair is blocked, so one address's
+ *   flood cannot lock a user out elsewhere;
+ * - per address over all usernames: LOGIN_MAX_FAILURES_PER_IP failures within the window block
+ *   the address for the window (password spraying).
+ *
+ * While blocked, attempts are refused (429 + Retry-After) without checking the password and
+ * without counting, so the right password after the limit gets 429 too, until the block passes.
+ */
+import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+
+export interface LoginLimitSettings {
+  maxFailuresPerUserIp: number;
+  maxFailuresPerUser: number;
+  maxFailuresPerIp: number;
+  windowSeconds: number;
+  blockSeconds: number;
+  blockMaxSeconds: number;
+}
+
+/** The store runs unnamed statements: on PGlite every pool client shares one session, where named ones collide (42P05). */
+function unnamedStatements(pool: pg.Pool) {
+  return { query: (q: { text: string; values?: unknown[] }) => pool.query({ text: q.text, values: q.values }) };
+}
+
+const BLOCK_HISTORY_SECONDS = 24 * 3600;
+
+export class LoginLimits {
+  private readonly userIp: RateLimiterPostgres;
+  private readonly user: RateLimiterPostgres;
+  private readonly ip: RateLimiterPostgres;
+  /** How often a username+address pair was blocked within a day: the backoff exponent. */
+  private readonly blocks: RateLimiterPostgres;
+
+  constructor(
+    pool: pg.Pool,
+    private readonly settings: LoginLimitSettings,
+    private readonly log: Logger,
+  ) {
+    const store = { storeClient: unnamedStatements(pool), storeType: 'pool', tableName: 'login_limits', tableCreated: true };
+    const window = settings.windowSeconds;
+    this.userIp = new RateLimiterPostgres({ ...store, keyPrefix: 'login_user_ip', points: settings.maxFailuresPerUserIp, duration: window });
+    this.user = new RateLimiterPostgres({ ...store, keyPrefix: 'login_user', points: settings.maxFailuresPerUser, duration: window, blockDuration: window });
+    this.ip = new RateLimiterPostgres({ ...store, keyPrefix: 'login_ip', points: settings.maxFailuresPerIp, duration: window, blockDuration: window });
+    this.blocks = new RateLimiterPostgres({ ...store, keyPrefix: 'login_blocks', points: 1_000_000, duration: BLOCK_HISTORY_SECONDS });
+  }
+
+  /** Seconds until this username may try again from this address; 0 when it may now. */
+  async retryAfter(username: string, ip: string): Promise<number> {
+    const [pair, user, addr] = await Promise.all([this.userIp.get(pairKey(username, ip)), this.user.get(username.toLowerCase()), this.ip.get(ip)]);
+    let ms = 0;
+    if (pair && pair.consumedPoints >= this.settings.maxFailuresPerUserIp) ms = Math.max(ms, pair.msBeforeNext);
+    if (user && user.consumedPoints >= this.settings.maxFailuresPerUser) ms = Math.max(ms, user.msBeforeNext);
+    if (addr && addr.consumedPoints >= this.settings.maxFailuresPerIp) ms = Math.max(ms, addr.msBeforeNext);
+    return ms > 0 ? Math.max(1, Math.ceil(ms / 1000)) : 0;
+  }
+
+  async failed(username: string, ip: string): Promise<void> {
+    const key = pairKey(username, ip);
+    const [pair] = await Promise.all([consume(this.userIp, key), consume(this.user, username.toLowerCase()), consume(this.ip, ip)]);
+    if (pair.consumedPoints >= this.settings.maxFailuresPerUserIp) {
+      const blocksSoFar = (await consume(this.blocks, key)).consumedPoints;
+      const seconds = Math.min(this.settings.blockMaxSeconds, this.settings.blockSeconds * 2 ** (blocksSoFar - 1));
+      await this.userIp.block(key, seconds);
+      this.log.warn({ username, ip, seconds, blocksToday: blocksSoFar }, 'login locked: too many failed attempts for this user from this address');
+    }
+    const user = await this.user.get(username.toLowerCase());
+    if (user && user.consumedPoints === this.settings.maxFailuresPerUser) {
+      this.log.warn({ username, seconds: Math.ceil(user.msBeforeNext / 1000) }, 'login locked: too many failed attempts for this user from all addresses');
+    }
+    const addr = await this.ip.get(ip);
+    if (addr && addr.consumedPoints === this.settings.maxFailuresPerIp) {
+      this.log.warn({ ip, seconds: Math.ceil(addr.msBeforeNext / 1000) }, 'login locked: too many failed attempts from this address');
+    }
+  }
+
+  async succeeded(username: string, ip: string): Promise<void> {
+    const key = pairKey(username, ip);
+    await Promise.all([this.userIp.delete(key), this.blocks.delete(key)]);
+  }
+}
+
+const pairKey = (username: string, ip: string) => `${username.toLowerCase()}|${ip}`;
+
+/** consume() rejects with a RateLimiterRes once over the limit; both mean "counted". */
+async function consume(limiter: RateLimiterPostgres, key: string): Promise<RateLimiterRes> {
+  try {
+    return await limiter.consume(key);
+  } catch (res) {
+    if (res instanceof RateLimiterRes) return res;
+    throw res;
+  }
+}

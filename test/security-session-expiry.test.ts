@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { io } from 'socket.io-client';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { waitFor } from './helpers/wait.js';
+import { connectClient, synced, type YClient } from './rooms-helpers.js';
+import { readStoredDoc } from '../server/rooms/doc-store.js';
+import { CHECKLIST_ARRAY } from '../shared/checklist.js';
+
+/**
+ * Issue 9 finding 4 / issue 10: a connection lives no longer than its session. Tokens here live
+ * 8 seconds (TOKEN_TTL_HOURS may be fractional), so a connection opened with one is closed
+ * with 4401 when it expires, and what it sends afterwards is neither stored nor relayed.
+ */
+const TTL_SECONDS = 8;
+let t: TestServer;
+const clients: YClient[] = [];
+
+beforeAll(async () => {
+  t = await startTestServer({ TOKEN_TTL_HOURS: String(TTL_SECONDS / 3600), SESSION_RECHECK_MS: '1000' });
+});
+afterAll(async () => {
+  for (const c of clients) c.destroy();
+  await t?.close();
+});
+
+describe('sessions end on time', () => {
+  it('a Yjs connection is closed with 4401 when its token expires, and later edits are not stored', async () => {
+    const created = await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'actual', location: { lat: 41.8, lon: 123.36 } });
+    expect(created.status).toBe(201);
+    const id = created.body.incident.id as string;
+    const issuedAt = Date.now();
+    const c = connectClient(t.url, id, t.admin.token!);
+    clients.push(c);
+    await synced(c);
+    await waitFor(() => c.closes.some((x) => x.code === 4401), `4401 at expiry; saw ${JSON.stringify(c.closes)}`, (TTL_SECONDS + 10) * 1000);
+    // Not before the token expired.
+    expect(Date.now() - issuedAt).toBeGreaterThanOrEqual((TTL_SECONDS - 1) * 1000);
+    // The stock provider treats 44xx as permanent: it does not come back with the dead token.
+    c.doc.transact(() => c.items().get(0)!.set('status', 'done'));
+    const stored = await readStoredDoc(t.server.context.db.pool, id);
+    expect(stored.getArray<any>(CHECKLIST_ARRAY).get(0).get('status')).toBe('todo');
+    expect((await t.admin.get('/api/auth/me')).status).toBe(401);
+  });
+
+  it('an account changed behind the API (directly in the database) loses its open connections at the next re-check', async () => {
+    // The first test outlived the admin token of the test server: a fresh one (8 s again).
+    const admin = await t.api.login('admin', 'admin-password-for-tests');
+    const created = await admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'IV', mode: 'actual', location: { lat: 41.8, lon: 123.36 } });
+    expect(created.status).toBe(201);
+    const id = created.body.incident.id as string;
+    const made = await admin.post('/api/users', { username: 'behind.the.api', password: 'password-123', role: 'staff' });
+    const staff = await t.api.login('behind.the.api', 'password-123');
+    const c = connectClient(t.url, id, staff.token!);
+    clients.push(c);
+    await synced(c);
+    await t.server.context.db.pool.query(`UPDATE users SET role = 'observer' WHERE id = $1`, [made.body.user.id]);
+    await waitFor(() => c.closes.some((x) => x.code === 4401), `4401; saw ${JSON.stringify(c.closes)}`, 5_000);
+    expect(c.closes[0]).toEqual({ code: 4401, reason: 'session revoked' });
+  });
+
+  it('a Socket.IO connection is told and dropped at expiry; an expired token cannot reconnect', async () => {
+    const login = await t.api.post('/api/auth/login', { username: 'admin', password: 'admin-password-for-tests' });
+    const token = login.body.token as string;
+    const socket = io(t.url, { auth: { token }, transports: ['websocket'], reconnection: false });
+    const errors: string[] = [];
+    socket.on('live:error', (e: { code: string }) => errors.push(e.code));
+    await new Promise<void>((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject)));
+    const reason = await new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    expect(reason).toBe('io server disconnect');
+    expect(errors).toEqual(['unauthorized']);
+    const again = io(t.url, { auth: { token }, transports: ['websocket'], reconnection: false });
+    await expect(new Promise<void>((resolve, reject) => (again.once('connect', () => resolve()), again.once('connect_error', reject)))).rejects.toThrow('unauthorized');
+    again.disconnect();
+  });
+});
