@@ -10,6 +10,8 @@ export class Connection {
   readonly awarenessIds = new Set<number>();
   /** Cleared at each liveness ping, set again by the pong. */
   alive = true;
+  /** Set once one of its updates was refused: everything it sends afterwards is dropped unapplied. */
+  refused = false;
   private toldReadOnly = false;
 
   constructor(

@@ -14,6 +14,7 @@ import type { IncidentRecord } from '../incidents/incidents.js';
 import { policy } from '../auth/policy.js';
 import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
 import { checklistUpdateProblem } from './update-guard.js';
+import { integrationProblem, isKnown } from './update-admission.js';
 import { Connection } from './connection.js';
 import type { UpdateWriter } from './update-writer.js';
 import { watchMilestones, type Milestone } from './milestones.js';
@@ -34,6 +35,15 @@ const isEmptyUpdate = (update: Uint8Array) => update.length === 2 && update[0] =
 /** Origin of updates that are already stored when applied (reconciliation after a level change). */
 const STORED_ORIGIN = Symbol('stored');
 
+export interface RoomLimits {
+  /** Most characters one item's note may hold (YJS_MAX_NOTE_LENGTH). */
+  maxNoteLength: number;
+  /** Most bytes the doc's encoded state may reach (YJS_MAX_DOC_BYTES). */
+  maxDocBytes: number;
+}
+
+export const DEFAULT_ROOM_LIMITS: RoomLimits = { maxNoteLength: 4000, maxDocBytes: 2 * 1024 * 1024 };
+
 interface Batch {
   updates: { update: Uint8Array; origin: Connection }[];
   milestones: { milestone: Milestone; origin: Connection }[];
@@ -49,6 +59,11 @@ export class Room {
   private batch: Batch | null = null;
   private destroyed = false;
   private readonly stopMilestones: () => void;
+  /**
+   * Upper bound of the doc's encoded size: measured at load and whenever it nears the limit, in
+   * between grown by the size of each update (deleted content only makes the real size smaller).
+   */
+  private docBytesBound: number;
 
   constructor(
     readonly incidentId: string,
@@ -62,7 +77,9 @@ export class Room {
      * (`forced` true). The owner drops the room and calls destroy().
      */
     private readonly onRelease: (room: Room, forced: { code: number; reason: string } | null) => void,
+    private readonly limits: RoomLimits = DEFAULT_ROOM_LIMITS,
   ) {
+    this.docBytesBound = Y.encodeStateAsUpdate(doc).length;
     this.awareness = new awarenessProtocol.Awareness(doc);
     this.awareness.setLocalState(null);
     this.awareness.on('update', this.onAwarenessUpdate);
@@ -105,7 +122,8 @@ export class Room {
 
   /** Handles one decoded message of a connection. */
   handle(conn: Connection, message: ClientMessage): void {
-    if (!this.conns.has(conn)) return;
+    // After a refusal the client's later messages build on what was refused: none is looked at.
+    if (!this.conns.has(conn) || conn.refused) return;
     switch (message.kind) {
       case 'syncStep1':
         void this.answerSyncStep1(conn, message.stateVector);
@@ -202,26 +220,34 @@ export class Room {
     const incoming = this.pending.splice(0);
     const batch: Batch = { updates: [], milestones: [] };
     const rejected = new Set<Connection>();
-    const refused = new Set<Connection>();
     this.batch = batch;
     try {
       for (const { conn, update, decoded } of incoming) {
-        if (rejected.has(conn) || refused.has(conn)) continue;
+        if (conn.refused) continue;
         // Checked against the doc as it is now, with this batch's earlier updates applied. A refused
         // update is never applied; the sender's later updates build on it (Yjs needs each client's
         // structs without gaps), so its connection ends here with a permanent close code.
-        const refusal = checklistUpdateProblem(this.doc, decoded);
+        const refusal = this.admissionProblem(decoded, update.length);
         if (refusal) {
-          this.log.warn({ incidentId: this.incidentId, user: conn.actor.username, refusal }, 'yjs update refused; closing that connection');
-          refused.add(conn);
-          conn.send(encodePermissionDenied(`update refused: ${refusal}`));
-          conn.close(YJS_CLOSE_CODES.updateRefused, `update refused: ${refusal}`.slice(0, 120));
+          this.log.warn({ incidentId: this.incidentId, user: conn.actor.username, refusal: refusal.reason }, 'yjs update refused; closing that connection');
+          conn.refused = true;
+          conn.send(encodePermissionDenied(`update refused: ${refusal.reason}`));
+          conn.close(refusal.code, `update refused: ${refusal.reason}`.slice(0, 120));
           continue;
         }
         try {
           Y.applyUpdate(this.doc, update, conn);
         } catch (err) {
           this.log.warn({ err, incidentId: this.incidentId, user: conn.actor.username }, 'yjs update could not be applied; closing that connection');
+          conn.refused = true;
+          rejected.add(conn);
+          continue;
+        }
+        if (this.doc.store.pendingStructs || this.doc.store.pendingDs) {
+          // The admission check should make this impossible; if Yjs parked anything anyway, the doc
+          // is no longer what the stored updates produce.
+          this.log.error({ incidentId: this.incidentId, user: conn.actor.username }, 'yjs update left pending content; reloading the room');
+          conn.refused = true;
           rejected.add(conn);
         }
       }
@@ -256,7 +282,25 @@ export class Room {
     }
   }
 
+  /**
+   * Why the update may not be applied, or null. All or nothing: every struct and delete integrates
+   * now (nothing left pending), every change is one users may make, the doc stays under its size.
+   */
+  private admissionProblem(decoded: DecodedUpdate, bytes: number): { code: number; reason: string } | null {
+    const problem = integrationProblem(this.doc, decoded) ?? checklistUpdateProblem(this.doc, decoded, this.limits);
+    if (problem) return { code: YJS_CLOSE_CODES.updateRefused, reason: problem };
+    if (decoded.structs.every((s) => isKnown(this.doc, s))) return null; // deletes only make it smaller
+    if (this.docBytesBound + bytes > this.limits.maxDocBytes) {
+      this.docBytesBound = Y.encodeStateAsUpdate(this.doc).length;
+      if (this.docBytesBound + bytes > this.limits.maxDocBytes) {
+        return { code: YJS_CLOSE_CODES.documentTooLarge, reason: `the checklist document would exceed ${this.limits.maxDocBytes} bytes` };
+      }
+    }
+    return null;
+  }
+
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown) => {
+    this.docBytesBound += update.length;
     if (origin === STORED_ORIGIN) {
       const message = encodeUpdate(update);
       for (const conn of this.conns) conn.send(message);
