@@ -21,8 +21,9 @@ import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { compactDoc, incidentsToCompact, loadReconciled, readAllUpdates, readUpdates } from './doc-store.js';
 import { CHECKLIST_UPDATES_CHANNEL, parseUpdateNotice } from './cross-node.js';
 import { NotificationListener } from '../db/notification-listener.js';
-import { decodeClientMessage } from './protocol.js';
-import { Room } from './room.js';
+import { decodeClientMessage, encodePermissionDenied } from './protocol.js';
+import { Room, type RoomLimits } from './room.js';
+import { LocalConnectionLimiter, type ConnectionLimiter } from '../connection-limiter.js';
 import { UpdateWriter } from './update-writer.js';
 
 export const YJS_PATH_PREFIX = '/yjs/';
@@ -69,9 +70,19 @@ export class RoomsModule implements Module {
   /** Identifies this node in update notifications; null when there is no other node to tell (embedded database). */
   private readonly nodeId: string | null;
   private listener: NotificationListener | undefined;
+  /** Connections per user and per incident; replace it to count across nodes. */
+  readonly limiter: ConnectionLimiter;
+  private readonly roomLimits: RoomLimits;
+  /** Display names by user id, for awareness stamping (reconnect storms must not query each time). */
+  private readonly displayNames = new Map<string, string>();
 
   constructor(private readonly ctx: ServerContext) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.YJS_MAX_MESSAGE_BYTES, perMessageDeflate: false });
+    this.limiter = new LocalConnectionLimiter(
+      { perUser: ctx.config.YJS_MAX_CONNECTIONS_PER_USER, perIncident: ctx.config.YJS_MAX_CONNECTIONS_PER_INCIDENT },
+      'live checklist connections',
+    );
+    this.roomLimits = { maxNoteLength: ctx.config.YJS_MAX_NOTE_LENGTH, maxDocBytes: ctx.config.YJS_MAX_DOC_BYTES };
     this.nodeId = ctx.db.embedded ? null : randomUUID();
     this.writer = new UpdateWriter(ctx.db, ctx.bus, this.nodeId);
   }
@@ -194,16 +205,38 @@ export class RoomsModule implements Module {
         return this.refuse(req, socket, head, YJS_CLOSE_CODES.notFound, 'no such incident');
       }
       const joined = room;
+      const displayName = await this.displayNameOf(actor);
       if (!socket.readable || !socket.writable) return void socket.destroy();
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.connect(ws, joined, actor));
+      const slot = await this.limiter.acquire(actor.userId, incidentId);
+      if (!slot.ok) return this.refuse(req, socket, head, YJS_CLOSE_CODES.tooManyConnections, slot.reason, true);
+      // The socket's end, whether the upgrade completes or not, gives the slot back.
+      socket.once('close', () => slot.lease.release());
+      if (joined.isDestroyed || !socket.readable || !socket.writable) return void socket.destroy();
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.connect(ws, joined, actor, displayName));
     } finally {
       entry.admitting--;
       room?.releaseIfIdle();
     }
   }
 
-  private connect(ws: WebSocket, room: Room, actor: Actor): void {
+  private async displayNameOf(actor: Actor): Promise<string> {
+    const cached = this.displayNames.get(actor.userId);
+    if (cached !== undefined) return cached;
+    try {
+      const { rows } = await this.ctx.db.pool.query<{ display_name: string }>('SELECT display_name FROM users WHERE id = $1', [actor.userId]);
+      const name = rows[0]?.display_name ?? actor.username;
+      if (this.displayNames.size >= 10_000) this.displayNames.clear();
+      this.displayNames.set(actor.userId, name);
+      return name;
+    } catch (err) {
+      this.ctx.log.warn({ err, user: actor.username }, 'reading the display name failed; awareness shows the username');
+      return actor.username;
+    }
+  }
+
+  private connect(ws: WebSocket, room: Room, actor: Actor, displayName: string): void {
     const conn = new Connection(ws, actor, false);
+    conn.displayName = displayName;
     conn.writable = room.mayEdit(conn);
     ws.on('error', () => undefined);
     ws.on('pong', () => (conn.alive = true));
@@ -228,12 +261,16 @@ export class RoomsModule implements Module {
     room.join(conn);
   }
 
-  /** Completes the upgrade only to close at once with a code the stock client understands. */
-  private refuse(req: http.IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): void {
+  /**
+   * Completes the upgrade only to close at once with a code the stock client understands; with
+   * `tell`, a permission-denied message with the reason first (the stock client logs it).
+   */
+  private refuse(req: http.IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string, tell = false): void {
     if (!socket.readable || !socket.writable) return void socket.destroy();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => undefined);
-      ws.close(code, reason);
+      if (tell) ws.send(encodePermissionDenied(reason));
+      ws.close(code, reason.slice(0, 120));
     });
   }
 
@@ -254,7 +291,7 @@ export class RoomsModule implements Module {
         this.forget(incidentId, entry);
         return null;
       }
-      const room = new Room(incidentId, loaded.incident, loaded.doc, this.writer, this.ctx.log, (r, forced) => this.release(r, forced));
+      const room = new Room(incidentId, loaded.incident, loaded.doc, this.writer, this.ctx.log, (r, forced) => this.release(r, forced), this.roomLimits);
       entry.room = room;
       return room;
     } catch (err) {

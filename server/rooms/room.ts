@@ -21,13 +21,18 @@ import { watchMilestones, type Milestone } from './milestones.js';
 import { SERVER_ORIGIN } from './seeding.js';
 import {
   encodeAwareness,
+  encodeAwarenessEntries,
   encodePermissionDenied,
   encodeSyncStep1,
   encodeSyncStep2,
   encodeUpdate,
+  type AwarenessEntry,
   type ClientMessage,
   type DecodedUpdate,
 } from './protocol.js';
+
+/** Awareness client ids one connection may hold (one per Y.Doc; a tab has one, a little slack for tools). */
+const MAX_AWARENESS_IDS_PER_CONNECTION = 4;
 
 /** An update with no structs and an empty delete set (what an empty doc sends in sync step 2). */
 const isEmptyUpdate = (update: Uint8Array) => update.length === 2 && update[0] === 0 && update[1] === 0;
@@ -64,6 +69,8 @@ export class Room {
    * between grown by the size of each update (deleted content only makes the real size smaller).
    */
   private docBytesBound: number;
+  /** Which connection each awareness client id belongs to. */
+  private readonly awarenessOwners = new Map<number, Connection>();
 
   constructor(
     readonly incidentId: string,
@@ -141,7 +148,7 @@ export class Room {
         this.flushSoon();
         return;
       case 'awareness':
-        awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, conn);
+        this.applyAwareness(conn, message.entries);
         return;
       case 'queryAwareness':
         conn.send(encodeAwareness(this.awareness, [...this.awareness.getStates().keys()]));
@@ -149,6 +156,38 @@ export class Room {
       case 'ignored':
         return;
     }
+  }
+
+  /**
+   * Awareness belongs to its connection: it may set the client ids it introduced (another
+   * connection of the same user may take one over: a reconnect that beat the old socket's close),
+   * never another user's; every state's `user` is the authenticated account's. All or nothing.
+   */
+  private applyAwareness(conn: Connection, entries: AwarenessEntry[]): void {
+    let introduced = 0;
+    for (const { clientId } of entries) {
+      const owner = this.awarenessOwners.get(clientId);
+      if (owner === conn) continue;
+      if (owner && owner.actor.userId !== conn.actor.userId) {
+        conn.send(encodePermissionDenied(`awareness client ${clientId} belongs to another connection`));
+        return;
+      }
+      introduced++;
+    }
+    if (conn.awarenessIds.size + introduced > MAX_AWARENESS_IDS_PER_CONNECTION) {
+      conn.send(encodePermissionDenied(`a connection may use at most ${MAX_AWARENESS_IDS_PER_CONNECTION} awareness client ids`));
+      return;
+    }
+    const user = { id: conn.actor.userId, name: conn.displayName, role: conn.actor.role };
+    for (const { clientId, state } of entries) {
+      const owner = this.awarenessOwners.get(clientId);
+      if (owner && owner !== conn) owner.awarenessIds.delete(clientId);
+      if (state === null) continue; // released once applied (onAwarenessUpdate)
+      this.awarenessOwners.set(clientId, conn);
+      conn.awarenessIds.add(clientId);
+    }
+    const stamped = entries.map((e) => (e.state === null ? e : { ...e, state: { ...e.state, user } }));
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(stamped), conn);
   }
 
   /** Applies an update that is already stored (reconciliation) and relays it to everyone. */
@@ -313,10 +352,9 @@ export class Room {
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
     origin: unknown,
   ) => {
-    if (origin && this.conns.has(origin as Connection)) {
-      const conn = origin as Connection;
-      for (const id of added) conn.awarenessIds.add(id);
-      for (const id of removed) conn.awarenessIds.delete(id);
+    for (const id of removed) {
+      this.awarenessOwners.get(id)?.awarenessIds.delete(id);
+      this.awarenessOwners.delete(id);
     }
     const message = encodeAwareness(this.awareness, [...added, ...updated, ...removed]);
     for (const conn of this.conns) conn.send(message);
