@@ -7,9 +7,9 @@ import * as Y from 'yjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { connectClient, synced, waitFor, type YClient } from './rooms-helpers.js';
-import { rawClient, syncFrame, type RawClient } from './rooms-raw.js';
+import { rawClient, storedDoc, syncFrame, type RawClient } from './rooms-raw.js';
 import { CHECKLIST_ARRAY, YJS_CLOSE_CODES } from '../shared/checklist.js';
-import { readStoredDoc } from '../server/rooms/doc-store.js';
+
 
 let t: TestServer;
 const yClients: YClient[] = [];
@@ -37,14 +37,14 @@ const raw = async (incidentId: string, token: string, opts?: Parameters<typeof r
 };
 
 const storedItems = async (incidentId: string) => {
-  const doc = await readStoredDoc(t.server.context.db.pool, incidentId);
+  const doc = await storedDoc(t.server.context.db.pool, incidentId);
   const items = doc.getArray<Y.Map<any>>(CHECKLIST_ARRAY).toJSON() as any[];
   doc.destroy();
   return items;
 };
 /** Whether anything written by this Yjs client id is in the stored doc (robust to compaction, unlike counting rows). */
 const storedHasClient = async (incidentId: string, clientId: number) => {
-  const doc = await readStoredDoc(t.server.context.db.pool, incidentId);
+  const doc = await storedDoc(t.server.context.db.pool, incidentId);
   const has = Y.decodeStateVector(Y.encodeStateVector(doc)).has(clientId);
   doc.destroy();
   return has;

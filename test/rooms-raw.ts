@@ -127,3 +127,20 @@ export async function rawClient(httpUrl: string, incidentId: string, token: stri
   return client;
 }
 
+
+/**
+ * The stored doc, read with one statement: snapshot and update rows from the same snapshot of the
+ * database, so a compaction committing in between cannot make it look empty (readStoredDoc reads
+ * them with two statements).
+ */
+export async function storedDoc(db: { query: (text: string, values: unknown[]) => Promise<{ rows: any[] }> }, incidentId: string): Promise<Y.Doc> {
+  const { rows } = await db.query(
+    `SELECT d.snapshot, coalesce((SELECT array_agg(u.update ORDER BY u.id) FROM checklist_updates u WHERE u.incident_id = d.incident_id), '{}') AS updates
+       FROM checklist_docs d WHERE d.incident_id = $1`,
+    [incidentId],
+  );
+  const doc = new Y.Doc();
+  if (rows[0]?.snapshot) Y.applyUpdate(doc, rows[0].snapshot);
+  for (const u of (rows[0]?.updates ?? []) as Buffer[]) Y.applyUpdate(doc, u);
+  return doc;
+}
