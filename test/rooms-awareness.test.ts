@@ -2,8 +2,13 @@
  * Awareness belongs to its connection (issue 9, finding 6): the server stamps `user` from the
  * authenticated account and refuses updates for client ids another user's connection owns.
  */
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { loadConfig } from '../server/config.js';
+import { createLogger } from '../server/log.js';
+import { startServer, type RunningServer } from '../server/app.js';
+import { roomsOf } from '../server/rooms/module.js';
+import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
 import { connectClient, synced, waitFor, type YClient } from './rooms-helpers.js';
 import { rawClient, type RawClient } from './rooms-raw.js';
 
@@ -11,12 +16,23 @@ let t: TestServer;
 const yClients: YClient[] = [];
 const raws: RawClient[] = [];
 
+let second: RunningServer | undefined;
+let secondDir: string | undefined;
+
 beforeAll(async () => {
   t = await startTestServer();
+  if (t.database.url) {
+    // A second node against the same PostgreSQL database.
+    secondDir = await tempDir();
+    const config = loadConfig(testEnv(secondDir, t.database.url));
+    second = await startServer(config, createLogger(config.LOG_LEVEL));
+  }
 });
 afterAll(async () => {
   for (const c of yClients) c.destroy();
   for (const r of raws) r.ws.terminate();
+  await second?.close();
+  if (secondDir) await rm(secondDir, { recursive: true, force: true });
   await t?.close();
 });
 
@@ -35,8 +51,8 @@ async function userWithName(role: string, displayName: string) {
   return { token: api.token!, id: res.body.user.id as string, username };
 }
 
-const raw = async (incidentId: string, token: string, clientId: number) => {
-  const r = await rawClient(t.url, incidentId, token, { clientId });
+const raw = async (incidentId: string, token: string, clientId: number, url = t.url) => {
+  const r = await rawClient(url, incidentId, token, { clientId });
   raws.push(r);
   return r;
 };
@@ -103,5 +119,33 @@ describe('awareness', () => {
     await waitFor(() => (w.awareness.get(50_000) as any)?.i === 'own', 'its own id');
     expect(r.denied[0]).toMatch(/at most/);
     expect(w.awareness.has(50_001)).toBe(false);
+  });
+});
+
+describe('awareness on several nodes', () => {
+  it('is relayed to the other node, stamped; ownership holds across nodes; a leave is seen there', async () => {
+    if (!second) {
+      // Embedded PGlite belongs to one process, so there is exactly one node: nothing to relay.
+      expect(roomsOf(t.server.context).crossNode).toBe(false);
+      return;
+    }
+    const id = await activate();
+    const alice = await userWithName('staff', 'Alice on node 1');
+    const bob = await userWithName('staff', 'Bob on node 2');
+    const onFirst = await raw(id, alice.token, 61_001);
+    const onSecond = await raw(id, bob.token, 62_002, second.url);
+    onFirst.sendAwareness([{ clientId: 61_001, clock: 1, state: { user: { name: 'admin' }, cursor: 1 } }]);
+    await waitFor(() => (onSecond.awareness.get(61_001) as any)?.cursor === 1, 'node 1 awareness on node 2');
+    expect(onSecond.awareness.get(61_001)).toEqual({ cursor: 1, user: { id: alice.id, name: 'Alice on node 1', role: 'staff' } });
+
+    onSecond.sendAwareness([{ clientId: 61_001, clock: 9, state: { cursor: 666 } }]);
+    await waitFor(() => onSecond.denied.length > 0, 'bob told');
+    expect(onSecond.denied[0]).toMatch(/belongs to another connection/);
+    onSecond.sendAwareness([{ clientId: 62_002, clock: 1, state: { cursor: 2 } }]);
+    await waitFor(() => (onFirst.awareness.get(62_002) as any)?.cursor === 2, 'node 2 awareness on node 1');
+    expect((onSecond.awareness.get(61_001) as any)?.cursor).toBe(1);
+
+    onFirst.ws.close();
+    await waitFor(() => onSecond.awareness.get(61_001) === null, 'alice’s leave seen on node 2');
   });
 });

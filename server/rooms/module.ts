@@ -19,7 +19,7 @@ import { Connection } from './connection.js';
 import { randomUUID } from 'node:crypto';
 import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { compactDoc, incidentsToCompact, loadReconciled, readAllUpdates, readUpdates } from './doc-store.js';
-import { CHECKLIST_UPDATES_CHANNEL, parseUpdateNotice } from './cross-node.js';
+import { CHECKLIST_AWARENESS_CHANNEL, CHECKLIST_UPDATES_CHANNEL, formatAwarenessNotice, parseAwarenessNotice, parseUpdateNotice } from './cross-node.js';
 import { NotificationListener } from '../db/notification-listener.js';
 import { decodeClientMessage, encodePermissionDenied } from './protocol.js';
 import { Room, type RoomLimits } from './room.js';
@@ -112,7 +112,7 @@ export class RoomsModule implements Module {
       this.listener = new NotificationListener(
         'yingji-rooms-listener',
         this.ctx.db.url,
-        { [CHECKLIST_UPDATES_CHANNEL]: this.onUpdateNotice, [INCIDENT_EVENTS_CHANNEL]: this.onIncidentNotice },
+        { [CHECKLIST_UPDATES_CHANNEL]: this.onUpdateNotice, [INCIDENT_EVENTS_CHANNEL]: this.onIncidentNotice, [CHECKLIST_AWARENESS_CHANNEL]: this.onAwarenessNotice },
         () => this.resyncAll(),
         this.ctx.log,
       );
@@ -292,6 +292,7 @@ export class RoomsModule implements Module {
         return null;
       }
       const room = new Room(incidentId, loaded.incident, loaded.doc, this.writer, this.ctx.log, (r, forced) => this.release(r, forced), this.roomLimits);
+      if (this.nodeId) room.relayAwareness = (update, userId) => this.announceAwareness(incidentId, update, userId);
       entry.room = room;
       return room;
     } catch (err) {
@@ -334,6 +335,27 @@ export class RoomsModule implements Module {
     if (!notice || notice.nodeId === this.nodeId) return;
     const room = this.entries.get(notice.incidentId)?.room;
     if (room && !room.isDestroyed) this.track(this.pullStored(room, notice.ids));
+  };
+
+  private announceAwareness(incidentId: string, update: Uint8Array, userId: string): void {
+    const payload = formatAwarenessNotice({ nodeId: this.nodeId!, incidentId, userId, update });
+    if (!payload || this.stopping) return;
+    this.track(
+      this.ctx.db.pool.query('SELECT pg_notify($1, $2)', [CHECKLIST_AWARENESS_CHANNEL, payload]).catch((err) => this.ctx.log.warn({ err, incidentId }, 'relaying awareness to other nodes failed')),
+    );
+  }
+
+  /** A client on another node changed its awareness: show it to this node's clients of that doc. */
+  private readonly onAwarenessNotice = (payload: string) => {
+    const notice = parseAwarenessNotice(payload);
+    if (!notice || notice.nodeId === this.nodeId) return;
+    const room = this.entries.get(notice.incidentId)?.room;
+    if (!room || room.isDestroyed) return;
+    try {
+      room.applyRemoteAwareness(notice.update, notice.userId);
+    } catch (err) {
+      this.ctx.log.warn({ err, incidentId: notice.incidentId }, 'awareness from another node could not be applied');
+    }
   };
 
   /** An incident changed on another node (level, close): refresh what this node's clients may do. */

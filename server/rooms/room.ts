@@ -9,6 +9,7 @@
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
+import * as decoding from 'lib0/decoding';
 import type { Logger } from '../log.js';
 import type { IncidentRecord } from '../incidents/incidents.js';
 import { policy } from '../auth/policy.js';
@@ -36,6 +37,12 @@ const MAX_AWARENESS_IDS_PER_CONNECTION = 4;
 
 /** An update with no structs and an empty delete set (what an empty doc sends in sync step 2). */
 const isEmptyUpdate = (update: Uint8Array) => update.length === 2 && update[0] === 0 && update[1] === 0;
+
+/** Origin of awareness changes made by a local connection leaving (relayed to other nodes). */
+const LEFT_ORIGIN = Symbol('left');
+
+/** Origin of awareness states relayed from another node. */
+const REMOTE_ORIGIN = Symbol('remote');
 
 /** Origin of updates that are already stored when applied (reconciliation after a level change). */
 const STORED_ORIGIN = Symbol('stored');
@@ -71,6 +78,10 @@ export class Room {
   private docBytesBound: number;
   /** Which connection each awareness client id belongs to. */
   private readonly awarenessOwners = new Map<number, Connection>();
+  /** Awareness client ids of clients on other nodes, with their user id. */
+  private readonly remoteAwarenessOwners = new Map<number, string>();
+  /** Set by the owner when other nodes must see this node's awareness (real PostgreSQL). */
+  relayAwareness: ((update: Uint8Array, userId: string) => void) | null = null;
 
   constructor(
     readonly incidentId: string,
@@ -117,7 +128,11 @@ export class Room {
 
   leave(conn: Connection): void {
     if (!this.conns.delete(conn)) return;
-    if (conn.awarenessIds.size > 0) awarenessProtocol.removeAwarenessStates(this.awareness, [...conn.awarenessIds], null);
+    if (conn.awarenessIds.size > 0) {
+      const ids = [...conn.awarenessIds].filter((id) => this.awareness.states.has(id));
+      awarenessProtocol.removeAwarenessStates(this.awareness, ids, LEFT_ORIGIN);
+      if (ids.length > 0) this.relayAwareness?.(awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids), conn.actor.userId);
+    }
     // Its queued updates stay queued: they were accepted, and a client that closes for good
     // right after an edit must not lose it.
     this.releaseIfIdle();
@@ -168,7 +183,8 @@ export class Room {
     for (const { clientId } of entries) {
       const owner = this.awarenessOwners.get(clientId);
       if (owner === conn) continue;
-      if (owner && owner.actor.userId !== conn.actor.userId) {
+      const ownerUserId = owner?.actor.userId ?? this.remoteAwarenessOwners.get(clientId);
+      if (ownerUserId !== undefined && ownerUserId !== conn.actor.userId) {
         conn.send(encodePermissionDenied(`awareness client ${clientId} belongs to another connection`));
         return;
       }
@@ -186,8 +202,29 @@ export class Room {
       this.awarenessOwners.set(clientId, conn);
       conn.awarenessIds.add(clientId);
     }
-    const stamped = entries.map((e) => (e.state === null ? e : { ...e, state: { ...e.state, user } }));
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(stamped), conn);
+    const stamped = encodeAwarenessEntries(entries.map((e) => (e.state === null ? e : { ...e, state: { ...e.state, user } })));
+    for (const { clientId } of entries) this.remoteAwarenessOwners.delete(clientId);
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, stamped, conn);
+    this.relayAwareness?.(stamped, conn.actor.userId);
+  }
+
+  /** Awareness of a client on another node (already checked and stamped there). */
+  applyRemoteAwareness(update: Uint8Array, userId: string): void {
+    if (this.destroyed) return;
+    const decoder = decoding.createDecoder(update);
+    const entries: { clientId: number; removed: boolean }[] = [];
+    for (let count = decoding.readVarUint(decoder); count > 0; count--) {
+      const clientId = decoding.readVarUint(decoder);
+      decoding.readVarUint(decoder); // clock
+      entries.push({ clientId, removed: decoding.readVarString(decoder) === 'null' });
+    }
+    // An id a local connection owns stays its own (a client on two nodes at once is a race its next update settles).
+    if (entries.some((e) => this.awarenessOwners.has(e.clientId))) return;
+    for (const { clientId, removed } of entries) {
+      if (removed) this.remoteAwarenessOwners.delete(clientId);
+      else this.remoteAwarenessOwners.set(clientId, userId);
+    }
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, REMOTE_ORIGIN);
   }
 
   /** Applies an update that is already stored (reconciliation) and relays it to everyone. */
@@ -355,6 +392,7 @@ export class Room {
     for (const id of removed) {
       this.awarenessOwners.get(id)?.awarenessIds.delete(id);
       this.awarenessOwners.delete(id);
+      this.remoteAwarenessOwners.delete(id);
     }
     const message = encodeAwareness(this.awareness, [...added, ...updated, ...removed]);
     for (const conn of this.conns) conn.send(message);
