@@ -75,6 +75,9 @@ async function ours(): Promise<Target> {
     LOG_LEVEL: 'silent',
     PLANS_DIR: path.join(ROOT, 'plans'),
     ORGANISATION_FILE: path.join(ROOT, 'seed/demo-organisation.yaml'),
+    // Every benchmark client uses the one admin token.
+    YJS_MAX_CONNECTIONS_PER_USER: '100000',
+    YJS_MAX_CONNECTIONS_PER_INCIDENT: '100000',
   });
   const start = (port: number) => startServer(loadConfig(env(port)), createLogger('silent'));
   let server: RunningServer = await start(0);

@@ -47,10 +47,18 @@ const envSchema = z.object({
   YJS_COMPACT_AFTER_UPDATES: z.coerce.number().int().min(1).default(200),
   YJS_COMPACT_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
   YJS_PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+  // Limits of the live checklist (issue 9): note length, document size, connections per user and per incident (per node for now).
+  YJS_MAX_NOTE_LENGTH: z.coerce.number().int().min(1).max(1_000_000).default(4000),
+  YJS_MAX_DOC_BYTES: z.coerce.number().int().min(64 * 1024).default(2 * 1024 * 1024),
+  YJS_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).default(20),
+  YJS_MAX_CONNECTIONS_PER_INCIDENT: z.coerce.number().int().min(1).default(500),
   // Live feed (Socket.IO): largest client message, how long a dropped connection can recover, abuse limit.
   LIVE_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
   LIVE_RECOVERY_WINDOW_MS: z.coerce.number().int().min(0).default(120_000),
   LIVE_MAX_BAD_MESSAGES: z.coerce.number().int().min(1).default(20),
+  // Socket.IO connections per user, and sockets in one incident's room (per node for now).
+  LIVE_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).default(20),
+  LIVE_MAX_CONNECTIONS_PER_INCIDENT: z.coerce.number().int().min(1).default(500),
   // a node not heard from for this long is dead: its people leave presence
   LIVE_NODE_TTL_MS: z.coerce.number().int().min(300).default(30_000),
   // resources: stock watch (node-cron expression in TIMEZONE, or "off")

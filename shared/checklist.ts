@@ -74,6 +74,12 @@ export interface ChecklistItemStatusEventData {
   minutesLate: number | null;
 }
 
+/** Fixed limits of what users may write (the configurable ones are in server/config.ts, documented in docs/API.md). */
+export const CHECKLIST_LIMITS = {
+  /** Characters an item's `assignee` may have. */
+  assigneeLength: 200,
+} as const;
+
 /**
  * WebSocket close codes of /yjs/<incidentId>. 4400–4499 are permanent for the stock
  * y-websocket client (it stops reconnecting); 1013 and 1011 make it retry.
@@ -86,6 +92,10 @@ export const YJS_CLOSE_CODES = {
    * and note text, or an invalid value). Nothing of it was applied; reload the checklist.
    */
   updateRefused: 4422,
+  /** Accepting the update would take the document over its size limit (YJS_MAX_DOC_BYTES). */
+  documentTooLarge: 4413,
+  /** This user, or this incident, has as many live checklist connections as allowed. */
+  tooManyConnections: 4429,
   /** No token, or an invalid or expired one. */
   unauthorized: 4401,
   /** No such incident, or not one this user may see. */

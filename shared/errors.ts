@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   // live feed (Socket.IO); statuses are nominal, these travel in acks and live:error events
   unknown_event: { status: 400, description: 'The live feed does not know that Socket.IO event.' },
   too_many_bad_messages: { status: 429, description: 'Too many refused live-feed messages on one connection; the server closes it.' },
+  too_many_connections: { status: 429, description: 'This user, or this incident, already has as many live connections as allowed (LIVE_MAX_CONNECTIONS_PER_*).' },
   // resources (teams, dispatch, stock)
   insufficient_stock: { status: 409, description: 'Not enough stock on that line; details.available says how much is left.' },
   team_unavailable: { status: 409, description: 'The team is working another incident (or not ready); details.status and details.incidentId say where.' },

@@ -17,7 +17,8 @@ let t: TestServer;
 const opened: LiveSocket[] = [];
 
 beforeAll(async () => {
-  t = await startTestServer({ LIVE_MAX_BAD_MESSAGES: String(MAX_BAD), LIVE_MAX_MESSAGE_BYTES: '16384', LIVE_NODE_TTL_MS: String(NODE_TTL_MS) });
+  // Most tests here connect as admin and keep their sockets open to the end: over the default per-user limit.
+  t = await startTestServer({ LIVE_MAX_BAD_MESSAGES: String(MAX_BAD), LIVE_MAX_MESSAGE_BYTES: '16384', LIVE_NODE_TTL_MS: String(NODE_TTL_MS), LIVE_MAX_CONNECTIONS_PER_USER: '1000' });
 });
 afterAll(async () => {
   for (const s of opened) s.disconnect();

@@ -18,7 +18,8 @@ const client = (incidentId: string, token: string | undefined, opts?: Parameters
 };
 
 beforeAll(async () => {
-  t = await startTestServer({ YJS_COMPACT_AFTER_UPDATES: '5', YJS_MAX_MESSAGE_BYTES: '65536' });
+  // Most tests here connect as admin and keep their clients open to the end: over the default per-user limit.
+  t = await startTestServer({ YJS_COMPACT_AFTER_UPDATES: '5', YJS_MAX_MESSAGE_BYTES: '65536', YJS_MAX_CONNECTIONS_PER_USER: '1000' });
 });
 afterAll(async () => {
   for (const c of clients) c.destroy();

@@ -21,7 +21,8 @@ describe('reconnect storm', () => {
     const dataDir = await tempDir();
     const database = await createTestDatabase();
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }), () => database.drop());
-    const env = testEnv(dataDir, database.url);
+    // One token opens all 120 clients: over the default per-user limit, which is not what this test is about.
+    const env = testEnv(dataDir, database.url, { YJS_MAX_CONNECTIONS_PER_USER: '1000' });
     const start = (port: number) => {
       const config = loadConfig({ ...env, PORT: String(port) });
       return startServer(config, createLogger(config.LOG_LEVEL));

@@ -10,6 +10,10 @@ export class Connection {
   readonly awarenessIds = new Set<number>();
   /** Cleared at each liveness ping, set again by the pong. */
   alive = true;
+  /** The account's display name, stamped into its awareness states (the token carries only the username). */
+  displayName: string;
+  /** Set once one of its updates was refused: everything it sends afterwards is dropped unapplied. */
+  refused = false;
   private toldReadOnly = false;
 
   constructor(
@@ -17,7 +21,9 @@ export class Connection {
     readonly actor: Actor,
     /** False for observers and on closed incidents: the client's updates are dropped. */
     public writable: boolean,
-  ) {}
+  ) {
+    this.displayName = actor.username;
+  }
 
   get open(): boolean {
     return this.ws.readyState === WebSocket.OPEN;

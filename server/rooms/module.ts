@@ -21,10 +21,11 @@ import { closeWithSession } from './session-close.js';
 import { randomUUID } from 'node:crypto';
 import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { compactDoc, incidentsToCompact, loadReconciled, readAllUpdates, readUpdates } from './doc-store.js';
-import { CHECKLIST_UPDATES_CHANNEL, parseUpdateNotice } from './cross-node.js';
+import { CHECKLIST_AWARENESS_CHANNEL, CHECKLIST_UPDATES_CHANNEL, formatAwarenessNotice, parseAwarenessNotice, parseUpdateNotice } from './cross-node.js';
 import { NotificationListener } from '../db/notification-listener.js';
-import { decodeClientMessage } from './protocol.js';
-import { Room } from './room.js';
+import { decodeClientMessage, encodePermissionDenied } from './protocol.js';
+import { Room, type RoomLimits } from './room.js';
+import { LocalConnectionLimiter, type ConnectionLimiter } from '../connection-limiter.js';
 import { UpdateWriter } from './update-writer.js';
 
 export const YJS_PATH_PREFIX = '/yjs/';
@@ -71,9 +72,19 @@ export class RoomsModule implements Module {
   /** Identifies this node in update notifications; null when there is no other node to tell (embedded database). */
   private readonly nodeId: string | null;
   private listener: NotificationListener | undefined;
+  /** Connections per user and per incident; replace it to count across nodes. */
+  readonly limiter: ConnectionLimiter;
+  private readonly roomLimits: RoomLimits;
+  /** Display names by user id, for awareness stamping (reconnect storms must not query each time). */
+  private readonly displayNames = new Map<string, string>();
 
   constructor(private readonly ctx: ServerContext) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.YJS_MAX_MESSAGE_BYTES, perMessageDeflate: false });
+    this.limiter = new LocalConnectionLimiter(
+      { perUser: ctx.config.YJS_MAX_CONNECTIONS_PER_USER, perIncident: ctx.config.YJS_MAX_CONNECTIONS_PER_INCIDENT },
+      'live checklist connections',
+    );
+    this.roomLimits = { maxNoteLength: ctx.config.YJS_MAX_NOTE_LENGTH, maxDocBytes: ctx.config.YJS_MAX_DOC_BYTES };
     this.nodeId = ctx.db.embedded ? null : randomUUID();
     this.writer = new UpdateWriter(ctx.db, ctx.bus, this.nodeId);
   }
@@ -103,7 +114,7 @@ export class RoomsModule implements Module {
       this.listener = new NotificationListener(
         'yingji-rooms-listener',
         this.ctx.db.url,
-        { [CHECKLIST_UPDATES_CHANNEL]: this.onUpdateNotice, [INCIDENT_EVENTS_CHANNEL]: this.onIncidentNotice },
+        { [CHECKLIST_UPDATES_CHANNEL]: this.onUpdateNotice, [INCIDENT_EVENTS_CHANNEL]: this.onIncidentNotice, [CHECKLIST_AWARENESS_CHANNEL]: this.onAwarenessNotice },
         () => this.resyncAll(),
         this.ctx.log,
       );
@@ -197,9 +208,15 @@ export class RoomsModule implements Module {
         return this.refuse(req, socket, head, YJS_CLOSE_CODES.notFound, 'no such incident');
       }
       const joined = room;
+      const displayName = await this.displayNameOf(actor);
       if (!socket.readable || !socket.writable) return void socket.destroy();
+      const slot = await this.limiter.acquire(actor.userId, incidentId);
+      if (!slot.ok) return this.refuse(req, socket, head, YJS_CLOSE_CODES.tooManyConnections, slot.reason, true);
+      // The socket's end, whether the upgrade completes or not, gives the slot back.
+      socket.once('close', () => slot.lease.release());
+      if (joined.isDestroyed || !socket.readable || !socket.writable) return void socket.destroy();
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.connect(ws, joined, actor);
+        this.connect(ws, joined, actor, displayName);
         closeWithSession(this.ctx.sessions, ws, session);
       });
     } finally {
@@ -208,8 +225,24 @@ export class RoomsModule implements Module {
     }
   }
 
-  private connect(ws: WebSocket, room: Room, actor: Actor): void {
+  private async displayNameOf(actor: Actor): Promise<string> {
+    const cached = this.displayNames.get(actor.userId);
+    if (cached !== undefined) return cached;
+    try {
+      const { rows } = await this.ctx.db.pool.query<{ display_name: string }>('SELECT display_name FROM users WHERE id = $1', [actor.userId]);
+      const name = rows[0]?.display_name ?? actor.username;
+      if (this.displayNames.size >= 10_000) this.displayNames.clear();
+      this.displayNames.set(actor.userId, name);
+      return name;
+    } catch (err) {
+      this.ctx.log.warn({ err, user: actor.username }, 'reading the display name failed; awareness shows the username');
+      return actor.username;
+    }
+  }
+
+  private connect(ws: WebSocket, room: Room, actor: Actor, displayName: string): void {
     const conn = new Connection(ws, actor, false);
+    conn.displayName = displayName;
     conn.writable = room.mayEdit(conn);
     ws.on('error', () => undefined);
     ws.on('pong', () => (conn.alive = true));
@@ -236,12 +269,16 @@ export class RoomsModule implements Module {
     room.join(conn);
   }
 
-  /** Completes the upgrade only to close at once with a code the stock client understands. */
-  private refuse(req: http.IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): void {
+  /**
+   * Completes the upgrade only to close at once with a code the stock client understands; with
+   * `tell`, a permission-denied message with the reason first (the stock client logs it).
+   */
+  private refuse(req: http.IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string, tell = false): void {
     if (!socket.readable || !socket.writable) return void socket.destroy();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => undefined);
-      ws.close(code, reason);
+      if (tell) ws.send(encodePermissionDenied(reason));
+      ws.close(code, reason.slice(0, 120));
     });
   }
 
@@ -262,7 +299,8 @@ export class RoomsModule implements Module {
         this.forget(incidentId, entry);
         return null;
       }
-      const room = new Room(incidentId, loaded.incident, loaded.doc, this.writer, this.ctx.log, (r, forced) => this.release(r, forced));
+      const room = new Room(incidentId, loaded.incident, loaded.doc, this.writer, this.ctx.log, (r, forced) => this.release(r, forced), this.roomLimits);
+      if (this.nodeId) room.relayAwareness = (update, userId) => this.announceAwareness(incidentId, update, userId);
       entry.room = room;
       return room;
     } catch (err) {
@@ -305,6 +343,27 @@ export class RoomsModule implements Module {
     if (!notice || notice.nodeId === this.nodeId) return;
     const room = this.entries.get(notice.incidentId)?.room;
     if (room && !room.isDestroyed) this.track(this.pullStored(room, notice.ids));
+  };
+
+  private announceAwareness(incidentId: string, update: Uint8Array, userId: string): void {
+    const payload = formatAwarenessNotice({ nodeId: this.nodeId!, incidentId, userId, update });
+    if (!payload || this.stopping) return;
+    this.track(
+      this.ctx.db.pool.query('SELECT pg_notify($1, $2)', [CHECKLIST_AWARENESS_CHANNEL, payload]).catch((err) => this.ctx.log.warn({ err, incidentId }, 'relaying awareness to other nodes failed')),
+    );
+  }
+
+  /** A client on another node changed its awareness: show it to this node's clients of that doc. */
+  private readonly onAwarenessNotice = (payload: string) => {
+    const notice = parseAwarenessNotice(payload);
+    if (!notice || notice.nodeId === this.nodeId) return;
+    const room = this.entries.get(notice.incidentId)?.room;
+    if (!room || room.isDestroyed) return;
+    try {
+      room.applyRemoteAwareness(notice.update, notice.userId);
+    } catch (err) {
+      this.ctx.log.warn({ err, incidentId: notice.incidentId }, 'awareness from another node could not be applied');
+    }
   };
 
   /** An incident changed on another node (level, close): refresh what this node's clients may do. */

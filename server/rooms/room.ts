@@ -9,30 +9,52 @@
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
+import * as decoding from 'lib0/decoding';
 import type { Logger } from '../log.js';
 import type { IncidentRecord } from '../incidents/incidents.js';
 import { can } from '../auth/policy.js';
 import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
 import { checklistUpdateProblem } from './update-guard.js';
+import { integrationProblem, isKnown } from './update-admission.js';
 import { Connection } from './connection.js';
 import type { UpdateWriter } from './update-writer.js';
 import { watchMilestones, type Milestone } from './milestones.js';
 import { SERVER_ORIGIN } from './seeding.js';
 import {
   encodeAwareness,
+  encodeAwarenessEntries,
   encodePermissionDenied,
   encodeSyncStep1,
   encodeSyncStep2,
   encodeUpdate,
+  type AwarenessEntry,
   type ClientMessage,
   type DecodedUpdate,
 } from './protocol.js';
 
+/** Awareness client ids one connection may hold (one per Y.Doc; a tab has one, a little slack for tools). */
+const MAX_AWARENESS_IDS_PER_CONNECTION = 4;
+
 /** An update with no structs and an empty delete set (what an empty doc sends in sync step 2). */
 const isEmptyUpdate = (update: Uint8Array) => update.length === 2 && update[0] === 0 && update[1] === 0;
 
+/** Origin of awareness changes made by a local connection leaving (relayed to other nodes). */
+const LEFT_ORIGIN = Symbol('left');
+
+/** Origin of awareness states relayed from another node. */
+const REMOTE_ORIGIN = Symbol('remote');
+
 /** Origin of updates that are already stored when applied (reconciliation after a level change). */
 const STORED_ORIGIN = Symbol('stored');
+
+export interface RoomLimits {
+  /** Most characters one item's note may hold (YJS_MAX_NOTE_LENGTH). */
+  maxNoteLength: number;
+  /** Most bytes the doc's encoded state may reach (YJS_MAX_DOC_BYTES). */
+  maxDocBytes: number;
+}
+
+export const DEFAULT_ROOM_LIMITS: RoomLimits = { maxNoteLength: 4000, maxDocBytes: 2 * 1024 * 1024 };
 
 interface Batch {
   updates: { update: Uint8Array; origin: Connection }[];
@@ -49,6 +71,17 @@ export class Room {
   private batch: Batch | null = null;
   private destroyed = false;
   private readonly stopMilestones: () => void;
+  /**
+   * Upper bound of the doc's encoded size: measured at load and whenever it nears the limit, in
+   * between grown by the size of each update (deleted content only makes the real size smaller).
+   */
+  private docBytesBound: number;
+  /** Which connection each awareness client id belongs to. */
+  private readonly awarenessOwners = new Map<number, Connection>();
+  /** Awareness client ids of clients on other nodes, with their user id. */
+  private readonly remoteAwarenessOwners = new Map<number, string>();
+  /** Set by the owner when other nodes must see this node's awareness (real PostgreSQL). */
+  relayAwareness: ((update: Uint8Array, userId: string) => void) | null = null;
 
   constructor(
     readonly incidentId: string,
@@ -62,7 +95,9 @@ export class Room {
      * (`forced` true). The owner drops the room and calls destroy().
      */
     private readonly onRelease: (room: Room, forced: { code: number; reason: string } | null) => void,
+    private readonly limits: RoomLimits = DEFAULT_ROOM_LIMITS,
   ) {
+    this.docBytesBound = Y.encodeStateAsUpdate(doc).length;
     this.awareness = new awarenessProtocol.Awareness(doc);
     this.awareness.setLocalState(null);
     this.awareness.on('update', this.onAwarenessUpdate);
@@ -93,7 +128,11 @@ export class Room {
 
   leave(conn: Connection): void {
     if (!this.conns.delete(conn)) return;
-    if (conn.awarenessIds.size > 0) awarenessProtocol.removeAwarenessStates(this.awareness, [...conn.awarenessIds], null);
+    if (conn.awarenessIds.size > 0) {
+      const ids = [...conn.awarenessIds].filter((id) => this.awareness.states.has(id));
+      awarenessProtocol.removeAwarenessStates(this.awareness, ids, LEFT_ORIGIN);
+      if (ids.length > 0) this.relayAwareness?.(awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids), conn.actor.userId);
+    }
     // Its queued updates stay queued: they were accepted, and a client that closes for good
     // right after an edit must not lose it.
     this.releaseIfIdle();
@@ -105,7 +144,8 @@ export class Room {
 
   /** Handles one decoded message of a connection. */
   handle(conn: Connection, message: ClientMessage): void {
-    if (!this.conns.has(conn)) return;
+    // After a refusal the client's later messages build on what was refused: none is looked at.
+    if (!this.conns.has(conn) || conn.refused) return;
     switch (message.kind) {
       case 'syncStep1':
         void this.answerSyncStep1(conn, message.stateVector);
@@ -123,7 +163,7 @@ export class Room {
         this.flushSoon();
         return;
       case 'awareness':
-        awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, conn);
+        this.applyAwareness(conn, message.entries);
         return;
       case 'queryAwareness':
         conn.send(encodeAwareness(this.awareness, [...this.awareness.getStates().keys()]));
@@ -131,6 +171,60 @@ export class Room {
       case 'ignored':
         return;
     }
+  }
+
+  /**
+   * Awareness belongs to its connection: it may set the client ids it introduced (another
+   * connection of the same user may take one over: a reconnect that beat the old socket's close),
+   * never another user's; every state's `user` is the authenticated account's. All or nothing.
+   */
+  private applyAwareness(conn: Connection, entries: AwarenessEntry[]): void {
+    let introduced = 0;
+    for (const { clientId } of entries) {
+      const owner = this.awarenessOwners.get(clientId);
+      if (owner === conn) continue;
+      const ownerUserId = owner?.actor.userId ?? this.remoteAwarenessOwners.get(clientId);
+      if (ownerUserId !== undefined && ownerUserId !== conn.actor.userId) {
+        conn.send(encodePermissionDenied(`awareness client ${clientId} belongs to another connection`));
+        return;
+      }
+      introduced++;
+    }
+    if (conn.awarenessIds.size + introduced > MAX_AWARENESS_IDS_PER_CONNECTION) {
+      conn.send(encodePermissionDenied(`a connection may use at most ${MAX_AWARENESS_IDS_PER_CONNECTION} awareness client ids`));
+      return;
+    }
+    const user = { id: conn.actor.userId, name: conn.displayName, role: conn.actor.role };
+    for (const { clientId, state } of entries) {
+      const owner = this.awarenessOwners.get(clientId);
+      if (owner && owner !== conn) owner.awarenessIds.delete(clientId);
+      if (state === null) continue; // released once applied (onAwarenessUpdate)
+      this.awarenessOwners.set(clientId, conn);
+      conn.awarenessIds.add(clientId);
+    }
+    const stamped = encodeAwarenessEntries(entries.map((e) => (e.state === null ? e : { ...e, state: { ...e.state, user } })));
+    for (const { clientId } of entries) this.remoteAwarenessOwners.delete(clientId);
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, stamped, conn);
+    this.relayAwareness?.(stamped, conn.actor.userId);
+  }
+
+  /** Awareness of a client on another node (already checked and stamped there). */
+  applyRemoteAwareness(update: Uint8Array, userId: string): void {
+    if (this.destroyed) return;
+    const decoder = decoding.createDecoder(update);
+    const entries: { clientId: number; removed: boolean }[] = [];
+    for (let count = decoding.readVarUint(decoder); count > 0; count--) {
+      const clientId = decoding.readVarUint(decoder);
+      decoding.readVarUint(decoder); // clock
+      entries.push({ clientId, removed: decoding.readVarString(decoder) === 'null' });
+    }
+    // An id a local connection owns stays its own (a client on two nodes at once is a race its next update settles).
+    if (entries.some((e) => this.awarenessOwners.has(e.clientId))) return;
+    for (const { clientId, removed } of entries) {
+      if (removed) this.remoteAwarenessOwners.delete(clientId);
+      else this.remoteAwarenessOwners.set(clientId, userId);
+    }
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, REMOTE_ORIGIN);
   }
 
   /** Applies an update that is already stored (reconciliation) and relays it to everyone. */
@@ -202,26 +296,34 @@ export class Room {
     const incoming = this.pending.splice(0);
     const batch: Batch = { updates: [], milestones: [] };
     const rejected = new Set<Connection>();
-    const refused = new Set<Connection>();
     this.batch = batch;
     try {
       for (const { conn, update, decoded } of incoming) {
-        if (rejected.has(conn) || refused.has(conn)) continue;
+        if (conn.refused) continue;
         // Checked against the doc as it is now, with this batch's earlier updates applied. A refused
         // update is never applied; the sender's later updates build on it (Yjs needs each client's
         // structs without gaps), so its connection ends here with a permanent close code.
-        const refusal = checklistUpdateProblem(this.doc, decoded);
+        const refusal = this.admissionProblem(decoded, update.length);
         if (refusal) {
-          this.log.warn({ incidentId: this.incidentId, user: conn.actor.username, refusal }, 'yjs update refused; closing that connection');
-          refused.add(conn);
-          conn.send(encodePermissionDenied(`update refused: ${refusal}`));
-          conn.close(YJS_CLOSE_CODES.updateRefused, `update refused: ${refusal}`.slice(0, 120));
+          this.log.warn({ incidentId: this.incidentId, user: conn.actor.username, refusal: refusal.reason }, 'yjs update refused; closing that connection');
+          conn.refused = true;
+          conn.send(encodePermissionDenied(`update refused: ${refusal.reason}`));
+          conn.close(refusal.code, `update refused: ${refusal.reason}`.slice(0, 120));
           continue;
         }
         try {
           Y.applyUpdate(this.doc, update, conn);
         } catch (err) {
           this.log.warn({ err, incidentId: this.incidentId, user: conn.actor.username }, 'yjs update could not be applied; closing that connection');
+          conn.refused = true;
+          rejected.add(conn);
+          continue;
+        }
+        if (this.doc.store.pendingStructs || this.doc.store.pendingDs) {
+          // The admission check should make this impossible; if Yjs parked anything anyway, the doc
+          // is no longer what the stored updates produce.
+          this.log.error({ incidentId: this.incidentId, user: conn.actor.username }, 'yjs update left pending content; reloading the room');
+          conn.refused = true;
           rejected.add(conn);
         }
       }
@@ -256,7 +358,25 @@ export class Room {
     }
   }
 
+  /**
+   * Why the update may not be applied, or null. All or nothing: every struct and delete integrates
+   * now (nothing left pending), every change is one users may make, the doc stays under its size.
+   */
+  private admissionProblem(decoded: DecodedUpdate, bytes: number): { code: number; reason: string } | null {
+    const problem = integrationProblem(this.doc, decoded) ?? checklistUpdateProblem(this.doc, decoded, this.limits);
+    if (problem) return { code: YJS_CLOSE_CODES.updateRefused, reason: problem };
+    if (decoded.structs.every((s) => isKnown(this.doc, s))) return null; // deletes only make it smaller
+    if (this.docBytesBound + bytes > this.limits.maxDocBytes) {
+      this.docBytesBound = Y.encodeStateAsUpdate(this.doc).length;
+      if (this.docBytesBound + bytes > this.limits.maxDocBytes) {
+        return { code: YJS_CLOSE_CODES.documentTooLarge, reason: `the checklist document would exceed ${this.limits.maxDocBytes} bytes` };
+      }
+    }
+    return null;
+  }
+
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown) => {
+    this.docBytesBound += update.length;
     if (origin === STORED_ORIGIN) {
       const message = encodeUpdate(update);
       for (const conn of this.conns) conn.send(message);
@@ -269,10 +389,10 @@ export class Room {
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
     origin: unknown,
   ) => {
-    if (origin && this.conns.has(origin as Connection)) {
-      const conn = origin as Connection;
-      for (const id of added) conn.awarenessIds.add(id);
-      for (const id of removed) conn.awarenessIds.delete(id);
+    for (const id of removed) {
+      this.awarenessOwners.get(id)?.awarenessIds.delete(id);
+      this.awarenessOwners.delete(id);
+      this.remoteAwarenessOwners.delete(id);
     }
     const message = encodeAwareness(this.awareness, [...added, ...updated, ...removed]);
     for (const conn of this.conns) conn.send(message);

@@ -2,14 +2,21 @@
  * What a client may change in an incident's checklist: the `status` (one of ITEM_STATUSES) and
  * `assignee` of existing items, and the text of their `note`. Everything else in the doc — the items
  * themselves, their plan-derived fields, other shared types — is the server's. An update is checked
- * struct by struct before it is applied, so a rejected one leaves no trace.
+ * struct by struct before it is applied, so a rejected one leaves no trace. Structs the doc already
+ * has are not checked again: re-sending them is a no-op in Yjs.
  */
 import * as Y from 'yjs';
-import { CHECKLIST_ARRAY, ITEM_FIELDS, ITEM_STATUSES } from '../../shared/checklist.js';
+import { CHECKLIST_ARRAY, CHECKLIST_LIMITS, ITEM_FIELDS, ITEM_STATUSES } from '../../shared/checklist.js';
 import type { DecodedUpdate } from './protocol.js';
+import { clientState } from './update-admission.js';
 
 const USER_FIELDS = new Set<string>([ITEM_FIELDS.status, ITEM_FIELDS.assignee]);
-const MAX_ASSIGNEE_LENGTH = 200;
+const MAX_ASSIGNEE_LENGTH = CHECKLIST_LIMITS.assigneeLength;
+
+export interface GuardLimits {
+  /** Most characters (UTF-16 code units, as Y.Text counts them) one item's note may hold. */
+  maxNoteLength: number;
+}
 
 type Location =
   | { kind: 'root'; name: string; sub: string | null }
@@ -19,20 +26,31 @@ type Location =
 const idKey = (id: Y.ID) => `${id.client}:${id.clock}`;
 
 /** Returns why the update is refused, or null when every change in it is one a user may make. */
-export function checklistUpdateProblem(doc: Y.Doc, { structs, ds }: DecodedUpdate): string | null {
+export function checklistUpdateProblem(doc: Y.Doc, { structs, ds }: DecodedUpdate, limits: GuardLimits): string | null {
   const checklist = doc.getArray(CHECKLIST_ARRAY);
   const local = new Map<string, Y.Item>();
   for (const s of structs) if (s instanceof Y.Item) local.set(idKey(s.id), s);
+  /** Note length change per note, to hold the result against the limit. */
+  const noteGrowth = new Map<Y.Text, number>();
 
   for (const s of structs) {
     if (!(s instanceof Y.Item)) continue; // GC and Skip structs carry no content
+    const known = clientState(doc, s.id.client) - s.id.clock;
+    if (known >= s.length) continue;
     const at = locate(doc, s, local, 0);
     const problem = checkInsert(checklist, at, s.content);
     if (problem) return problem;
+    if (at.kind === 'type' && s.content instanceof Y.ContentString) {
+      const note = at.type as Y.Text; // checkInsert lets strings into notes only
+      noteGrowth.set(note, (noteGrowth.get(note) ?? 0) + s.length - Math.max(0, known));
+    }
   }
   for (const [client, ranges] of ds.clients) {
-    const problem = checkDeletes(doc, checklist, client, ranges);
+    const problem = checkDeletes(doc, checklist, client, ranges, noteGrowth);
     if (problem) return problem;
+  }
+  for (const [note, growth] of noteGrowth) {
+    if (growth > 0 && note.length + growth > limits.maxNoteLength) return `a note holds at most ${limits.maxNoteLength} characters`;
   }
   return null;
 }
@@ -106,7 +124,13 @@ function checkInsert(checklist: Y.Array<unknown>, at: Location, content: Y.Item[
   return 'this part of the checklist is not editable';
 }
 
-function checkDeletes(doc: Y.Doc, checklist: Y.Array<unknown>, client: number, ranges: { clock: number; len: number }[]): string | null {
+function checkDeletes(
+  doc: Y.Doc,
+  checklist: Y.Array<unknown>,
+  client: number,
+  ranges: { clock: number; len: number }[],
+  noteGrowth: Map<Y.Text, number>,
+): string | null {
   const structs = doc.store.clients.get(client);
   if (!structs || structs.length === 0) return null;
   const last = structs[structs.length - 1]!;
@@ -119,6 +143,10 @@ function checkDeletes(doc: Y.Doc, checklist: Y.Array<unknown>, client: number, r
       if (parent === checklist) return 'checklist items cannot be deleted';
       if (isItemMap(checklist, parent) && !(s.parentSub !== null && USER_FIELDS.has(s.parentSub))) {
         return `field "${s.parentSub}" of a checklist item cannot be removed`;
+      }
+      if (s.countable && isItemNote(checklist, parent)) {
+        const deleted = Math.min(clock + len, s.id.clock + s.length) - Math.max(clock, s.id.clock);
+        noteGrowth.set(parent as Y.Text, (noteGrowth.get(parent as Y.Text) ?? 0) - deleted);
       }
     }
   }
