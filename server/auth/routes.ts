@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { ROLES } from '../../shared/roles.js';
+import { userText } from '../../shared/text.js';
 import type { Database } from '../db/database.js';
 import { AppError } from '../http/errors.js';
 import { parseInput } from '../http/validate.js';
@@ -17,7 +18,7 @@ const newUserBody = z
     password: z.string().min(8, 'at least 8 characters').max(256),
     role: z.enum(ROLES),
     teamId: z.string().min(1).nullish(),
-    displayName: z.string().trim().min(1).max(64).optional(),
+    displayName: userText({ max: 64 }).optional(),
   })
   .strict();
 
