@@ -6,7 +6,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../server/config.js';
 import { ExerciseSinks } from '../server/warnings/exercise-sinks.js';
-import { startTestServer, tempDir, type TestServer } from './helpers/server.js';
+import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
+import { startServer } from '../server/app.js';
+import { createLogger } from '../server/log.js';
+import { Api } from './helpers/api.js';
 import { usingRealPostgres } from './helpers/database.js';
 import { FakePushService } from './fakes/push-service.js';
 import { FakeHeadEnd } from './fakes/broadcast-head-end.js';
@@ -131,6 +134,33 @@ describe('H3 public push subscriptions', () => {
     expect(await count(`SELECT count(*)::int AS n FROM rate_limits`)).toBeGreaterThan(0);
   });
 
+  it(`the limits hold across server nodes on one database (${usingRealPostgres() ? 'two nodes' : 'one embedded node'})`, async () => {
+    let second: Awaited<ReturnType<typeof startServer>> | undefined;
+    if (usingRealPostgres()) {
+      const env = {
+        TRUST_PROXY: 'true',
+        PUSH_ENDPOINT_ALLOWLIST: push.allowlistEntry,
+        PUSH_SUBSCRIBE_LIMIT_PER_IP: String(PER_IP),
+        PUSH_SUBSCRIBE_LIMIT_TOTAL: String(TOTAL),
+        BROADCAST_ENDPOINTS: headEnd.url,
+        BROADCAST_SECRET: SECRET,
+      };
+      const config = loadConfig(testEnv(await tempDir(), t.database.url, env));
+      second = await startServer(config, createLogger(config.LOG_LEVEL));
+    }
+    try {
+      const other = second ? new Api(second.url) : t.api;
+      const statuses: number[] = [];
+      for (const api of [t.api, other, t.api, other]) {
+        const s = push.subscribe();
+        statuses.push((await api.request('POST', '/public/push/subscriptions', { endpoint: s.endpoint, keys: s.keys }, { headers: fromIp('203.0.113.99') })).status);
+      }
+      expect(statuses).toEqual([201, 201, 201, 429]);
+    } finally {
+      await second?.close();
+    }
+  });
+
   it('L7: an endpoint bound to an account cannot be re-pointed by an anonymous caller or another user', async () => {
     const s = push.subscribe();
     const mine = await t.admin.post('/api/push/subscriptions', { endpoint: s.endpoint, keys: s.keys, location: { lat: 41.8, lon: 123.35 } });
@@ -167,18 +197,27 @@ describe('H3 public push subscriptions', () => {
       b64u(Buffer.concat([Buffer.from([4]), randomBytes(64)])),
       legacy.keys.auth,
     ]);
+    // A host that resolved to a public address when it subscribed and now points at this machine.
+    const rebound = push.subscribe();
+    await t.server.context.db.pool.query(`INSERT INTO push_subscriptions (id, endpoint, p256dh, auth) VALUES (gen_random_uuid(), $1, $2, $3)`, [
+      rebound.endpoint.replace('://localhost:', '://vm:'),
+      rebound.keys.p256dh,
+      rebound.keys.auth,
+    ]);
     const draft = await t.admin.post(`/api/incidents/${incident.body.incident.id}/warnings`, { template: 'wl-iii-yellow', channels: ['push'] });
     expect(draft.status, JSON.stringify(draft.body)).toBe(201);
     const approver = await t.user('commander');
     expect((await approver.post(`/api/warnings/${draft.body.warning.id}/approve`)).status).toBe(200);
     const deliveries = await waitFor(async () => {
       const d = (await t.admin.get(`/api/warnings/${draft.body.warning.id}/deliveries`)).body.deliveries as { status: string; attempts: number }[];
-      return d.length === 2 && d.every((x) => x.status === 'failed' || x.status === 'delivered') ? d : null;
+      return d.length === 3 && d.every((x) => x.status === 'failed' || x.status === 'delivered') ? d : null;
     }, 'push deliveries to settle');
     expect(deliveries.map((d) => [d.status, d.attempts])).toEqual([
       ['failed', 1],
       ['failed', 1],
+      ['failed', 1],
     ]);
+    expect(push.received.filter((p) => p.subscriptionId === rebound.id)).toEqual([]);
   });
 });
 
