@@ -6,6 +6,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../server/config.js';
 import { ExerciseSinks } from '../server/warnings/exercise-sinks.js';
+import { PushEndpointPolicy } from '../server/warnings/push-endpoint.js';
+import { createHttpApp } from '../server/http/app.js';
 import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
 import { startServer } from '../server/app.js';
 import { createLogger } from '../server/log.js';
@@ -221,7 +223,39 @@ describe('H3 public push subscriptions', () => {
   });
 });
 
+describe('H3 push endpoint allowlist', () => {
+  it('matches host, *.domain and port exactly, and a malformed entry is a config error', async () => {
+    const policy = new PushEndpointPolicy('fcm.googleapis.com,*.notify.windows.com,push.example.org:8443', async () => ['127.0.0.1']);
+    expect(await policy.refusal('https://fcm.googleapis.com/fcm/send/abc')).toBeNull();
+    expect(await policy.refusal('https://wns2-par02p.notify.windows.com/w/?token=x')).toBeNull();
+    expect(await policy.refusal('https://push.example.org:8443/p/1')).toBeNull();
+    // Not on the list, so checked as any other host (here resolving to loopback) and refused.
+    for (const u of ['https://notify.windows.com.evil.example/w', 'https://fcm.googleapis.com.evil.example/x', 'https://push.example.org/p/1', 'https://evilnotify.windows.com/w']) {
+      expect(await policy.refusal(u), u).toMatch(/not on the public internet|port 443/);
+    }
+    expect((() => { try { loadConfig({ PUSH_ENDPOINT_ALLOWLIST: 'fcm.googleapis.com,https://x.example/path' }); return []; } catch (e) { return (e as ConfigError).problems; } })()).toEqual([
+      expect.stringMatching(/^PUSH_ENDPOINT_ALLOWLIST: "https:\/\/x\.example\/path"/),
+    ]);
+  });
+});
+
 describe('M7 security headers', () => {
+  it('the CSP lets map tiles come from MAP_TILE_URL\'s origin, and HSTS is sent when PUBLIC_URL is https', async () => {
+    const app = createHttpApp({ log: t.server.context.log, trustProxy: false, routers: [], tileUrl: 'https://tiles.example.local/{z}/{x}/{y}.png', publicUrl: 'https://yingji.example.org' });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/nothing`);
+      expect(res.headers.get('content-security-policy')).toMatch(/img-src 'self' data: blob: https:\/\/tiles\.example\.local(;|$)/);
+      expect(res.headers.get('content-security-policy')).toMatch(/connect-src 'self' ws:\/\/127\.0\.0\.1:\d+ wss:\/\/127\.0\.0\.1:\d+ ws:\/\/yingji\.example\.org wss:\/\/yingji\.example\.org/);
+      expect(res.headers.get('strict-transport-security')).toMatch(/max-age=/);
+      expect(res.status).toBe(404);
+    } finally {
+      server.close();
+    }
+  });
+
+
   it('pages and API answers carry a strict CSP, nosniff, frame denial and a referrer policy; HSTS only over https', async () => {
     for (const p of ['/', '/field', '/api/auth/me', '/healthz']) {
       const res = await fetch(t.url + p);
