@@ -395,6 +395,41 @@ describe('L5 drill targets', () => {
   });
 });
 
+describe('L5 unsigned broadcasts', () => {
+  let u: TestServer;
+  const plainHeadEnd = new FakeHeadEnd(SECRET);
+  beforeAll(async () => {
+    await plainHeadEnd.start();
+    u = await startTestServer({ WARNING_RETRY_BASE_MS: '20', WARNING_POLL_MS: '50' }); // no BROADCAST_SECRET
+  });
+  afterAll(async () => {
+    await u?.close();
+    await plainHeadEnd.stop();
+  });
+
+  it('without a signing secret an endpoint cannot be registered, and one left from before is never sent to unsigned', async () => {
+    const res = await u.admin.post('/api/broadcast-endpoints', { name: 'screen', url: plainHeadEnd.url });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect((await u.admin.post('/api/broadcast-endpoints', { name: 'screen', url: plainHeadEnd.url, secret: SECRET })).status).toBe(201);
+    // A row registered before secrets were required.
+    await u.server.context.db.pool.query(`INSERT INTO broadcast_endpoints (id, name, url, exercise, source) VALUES ('legacy-1', 'old screen', $1, false, 'api')`, [`${plainHeadEnd.url}/legacy`]);
+    const incident = await u.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'actual' });
+    const draft = await u.admin.post(`/api/incidents/${incident.body.incident.id}/warnings`, { template: 'wl-iii-yellow', channels: ['broadcast'] });
+    expect(draft.status, JSON.stringify(draft.body)).toBe(201);
+    expect((await (await u.user('commander')).post(`/api/warnings/${draft.body.warning.id}/approve`)).status).toBe(200);
+    const deliveries = await waitFor(async () => {
+      const d = (await u.admin.get(`/api/warnings/${draft.body.warning.id}/deliveries`)).body.deliveries as { targetId: string; status: string; attempts: number; lastError: string | null }[];
+      return d.length === 2 && d.every((x) => x.status === 'failed' || x.status === 'delivered') ? d : null;
+    }, 'broadcast deliveries to settle');
+    const legacy = deliveries.find((d) => d.targetId === 'legacy-1')!;
+    expect(legacy).toMatchObject({ status: 'failed', attempts: 1, lastError: expect.stringMatching(/unsigned|secret/) });
+    expect(deliveries.find((d) => d.targetId !== 'legacy-1')).toMatchObject({ status: 'delivered' });
+    expect(plainHeadEnd.accepted).toHaveLength(1);
+    expect(plainHeadEnd.rejected).toEqual([]);
+  });
+});
+
 // Last: takes the database away under the running server, then gives it back.
 describe('L2 database outage', () => {
   it('answers 503 unavailable with Retry-After, /healthz says down without driver text, and recovers', async () => {

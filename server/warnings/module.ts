@@ -49,7 +49,7 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
   const senders = {
     sms: new SmsChannel(config, () => publicBaseUrl(config, listenUrl)),
     push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT, pushEndpoints),
-    broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET),
+    broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET, config.BROADCAST_ALLOW_UNSIGNED),
   };
   const worker = new OutboxWorker(db, config, senders, sinks, progress, log.child({ module: 'warnings' }));
   const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake());
