@@ -67,7 +67,7 @@ async function main() {
   const env: Record<string, string> = {
     PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_PASSWORD: 'bench-password-123', LOG_LEVEL: 'warn',
     PLANS_DIR: path.join(ROOT, 'plans'), ORGANISATION_FILE: path.join(ROOT, 'seed/demo-organisation.yaml'),
-    WARNING_WORKERS: 'false', WEB_PUSH_CA_FILE: caFile,
+    WARNING_WORKERS: 'false', WEB_PUSH_CA_FILE: caFile, PUSH_ENDPOINT_ALLOWLIST: push.allowlistEntry,
     TWILIO_ACCOUNT_SID: twilioFake.accountSid, TWILIO_AUTH_TOKEN: twilioFake.authToken, TWILIO_FROM: '+15005550006', TWILIO_API_BASE_URL: twilioFake.url,
     WARNING_RATE_PUSH: '100000', WARNING_RATE_SMS: String(SMS_RATE), WARNING_BATCH_SIZE: '200', WARNING_POLL_MS: '20', WARNING_PROGRESS_INTERVAL_MS: '2000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),

@@ -97,6 +97,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const app = createHttpApp({
     log,
     trustProxy: config.TRUST_PROXY,
+    publicUrl: config.PUBLIC_URL,
+    tileUrl: config.MAP_TILE_URL,
     routers: [
       healthRoutes(db, startedAt),
       authRoutes(db, sessions, loginLimits),

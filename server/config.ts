@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import cron from 'node-cron';
+import { warningTargetProblems } from './warnings/targets.js';
+import { DEFAULT_PUSH_ENDPOINT_ALLOWLIST, pushAllowlistProblems } from './warnings/push-endpoint.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -79,6 +81,12 @@ const envSchema = z.object({
   BROADCAST_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   EXERCISE_BROADCAST_ENDPOINTS: z.string().optional(),
   EXERCISE_SMS_NUMBERS: z.string().optional(),
+  // Hardening (issue 10): unsigned broadcasts only when asked for; public push subscriptions.
+  BROADCAST_ALLOW_UNSIGNED: bool.default(false),
+  PUSH_ENDPOINT_ALLOWLIST: z.string().default(DEFAULT_PUSH_ENDPOINT_ALLOWLIST),
+  PUSH_SUBSCRIBE_LIMIT_PER_IP: z.coerce.number().int().min(1).default(10),
+  PUSH_SUBSCRIBE_LIMIT_TOTAL: z.coerce.number().int().min(1).default(600),
+  PUSH_SUBSCRIBE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   VAPID_SUBJECT: z.string().min(1).default('mailto:yingji@localhost'),
   WEB_PUSH_CA_FILE: z.string().min(1).optional(),
   WARNING_WORKERS: bool.default(true),
@@ -127,6 +135,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch {
     throw new ConfigError([`TIMEZONE: unknown time zone "${cfg.TIMEZONE}"`]);
   }
+  const problems = [...warningTargetProblems(cfg), ...pushAllowlistProblems(cfg.PUSH_ENDPOINT_ALLOWLIST)];
+  if (problems.length) throw new ConfigError(problems);
   return {
     ...cfg,
     dataDir: path.resolve(cfg.DATA_DIR),

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   // idempotency (Idempotency-Key header on POST)
   idempotency_key_reused: { status: 422, description: 'This Idempotency-Key was already used for a different request (method, path or body).' },
   idempotency_in_progress: { status: 409, description: 'A request with this Idempotency-Key is still running; retry later with the same key.' },
+  rate_limited: { status: 429, description: 'Too many requests from you (or from everyone) on a public surface; wait Retry-After seconds.' },
   internal: { status: 500, description: 'An unexpected server error; it is logged, nothing was half-written.' },
   unavailable: { status: 503, description: 'The server or its database is not ready (see /healthz).' },
 } as const satisfies Record<string, { status: number; description: string }>;

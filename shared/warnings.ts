@@ -1,19 +1,23 @@
 import { z } from 'zod';
 import { WARNING_CHANNELS, WARNING_COLOURS, type Bilingual, type WarningChannel, type WarningColour } from './labels.js';
-import { areaSchema, bilingualSchema, type Area } from './plan.js';
+import { areaSchema, type Area } from './plan.js';
+import { userText } from './text.js';
+
+/** Warning texts as people write them: both languages, no control characters, never blank. */
+const warningText = z.object({ zh: userText({ max: 4000, multiline: true }), en: userText({ max: 4000, multiline: true }) }).strict();
 
 /** Who a warning is for: roles and teams of responders, and/or the public subscriber lists in the area. */
 export const warningAudienceSchema = z
   .object({
-    description: bilingualSchema,
-    roles: z.array(z.string().min(1).max(50)).max(20).optional(),
-    teams: z.array(z.string().min(1).max(50)).max(200).optional(),
+    description: warningText,
+    roles: z.array(userText({ max: 50 })).max(20).optional(),
+    teams: z.array(userText({ max: 50 })).max(200).optional(),
     public: z.boolean().optional(),
   })
   .strict();
 
 /** Area as a warning needs it: a polygon or a circle (or both) to target recipients and fill CAP <area>. */
-export const warningAreaSchema = areaSchema.refine((a) => a.polygon !== undefined || a.circle !== undefined, {
+export const warningAreaSchema = areaSchema.safeExtend({ description: warningText }).refine((a) => a.polygon !== undefined || a.circle !== undefined, {
   message: 'an area needs a polygon or a circle',
 });
 
@@ -23,9 +27,9 @@ export const warningFieldsSchema = z
     area: warningAreaSchema,
     audience: warningAudienceSchema,
     channels: z.array(z.enum(WARNING_CHANNELS)).min(1).max(3),
-    headline: bilingualSchema,
-    text: bilingualSchema,
-    instruction: bilingualSchema.optional(),
+    headline: warningText,
+    text: warningText,
+    instruction: warningText.optional(),
     /** How long the warning stands (CAP <expires> = sent + this); the server's default when absent. */
     validHours: z.number().int().min(1).max(720).optional(),
   })

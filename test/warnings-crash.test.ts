@@ -32,6 +32,9 @@ describe('warnings: SIGKILL in the middle of a send', () => {
     await writeFile(caFile, push.cert);
     const env = testEnv(dataDir, database.url, {
       WEB_PUSH_CA_FILE: caFile,
+      PUSH_ENDPOINT_ALLOWLIST: push.allowlistEntry,
+      PUSH_SUBSCRIBE_LIMIT_PER_IP: '100000',
+      PUSH_SUBSCRIBE_LIMIT_TOTAL: '100000',
       BROADCAST_ENDPOINTS: headEnd.url,
       BROADCAST_SECRET: SECRET,
       // Slow enough that the kill lands mid-send; short claim lease so the restart recovers quickly.

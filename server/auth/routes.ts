@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { ROLES } from '../../shared/roles.js';
+import { userText } from '../../shared/text.js';
 import { withTransaction, type Database } from '../db/database.js';
 import { AppError } from '../http/errors.js';
 import { parseInput, UUID } from '../http/validate.js';
@@ -12,7 +13,7 @@ import { authenticate, checkPassword, createUser, listUsers, setPassword, update
 
 const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) }).strict();
 const password = z.string().min(8, 'at least 8 characters').max(256);
-const displayName = z.string().trim().min(1).max(64);
+const displayName = userText({ max: 64 });
 const teamId = z.string().min(1).max(64);
 
 const newUserBody = z

@@ -2,11 +2,12 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf } from '../auth/middleware.js';
 import { parseInput } from '../http/validate.js';
+import { userText } from '../../shared/text.js';
 import type { FieldReportService } from './reports.js';
 
 const reportBody = z
   .object({
-    text: z.string().trim().min(1).max(4000),
+    text: userText({ max: 4000, multiline: true }),
     location: z
       .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180), accuracyM: z.number().min(0).max(100_000).optional() })
       .strict()

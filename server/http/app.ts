@@ -1,5 +1,8 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
-import { AppError } from './errors.js';
+import { AppError, databaseUnavailable } from './errors.js';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from './db-unavailable.js';
+import { refuseNul } from './validate.js';
+import { securityHeaders } from './security-headers.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../log.js';
 
@@ -34,22 +37,29 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (err instanceof AppError) appError = err;
     else if (err?.type === 'entity.parse.failed') appError = new AppError('malformed_json', 'the request body is not valid JSON', {});
     else if (err?.type === 'entity.too.large') appError = new AppError('payload_too_large', `the request body is over ${JSON_BODY_LIMIT}`, { limit: JSON_BODY_LIMIT });
-    else {
+    else if (isDatabaseUnavailable(err)) {
+      // Logged without the driver's text reaching the client: the answer says only "retry later".
+      log.warn({ err, method: req.method, url: redactUrl(req.originalUrl) }, 'database unavailable');
+      appError = databaseUnavailable(DATABASE_RETRY_AFTER_SECONDS);
+    } else {
       log.error({ err, method: req.method, url: redactUrl(req.originalUrl) }, 'unhandled error');
       appError = new AppError('internal', 'internal server error', {});
     }
     if (res.headersSent) return;
+    if (appError.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(appError.retryAfterSeconds))));
     res.status(appError.status).json({ error: { code: appError.code, message: appError.message, details: appError.details } });
   };
 }
 
-export function createHttpApp(opts: { log: Logger; trustProxy: boolean; routers: Router[] }): Express {
+export function createHttpApp(opts: { log: Logger; trustProxy: boolean; routers: Router[]; publicUrl?: string; tileUrl?: string }): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', opts.trustProxy);
   app.use(requestLog(opts.log));
+  app.use(securityHeaders({ publicUrl: opts.publicUrl, tileUrl: opts.tileUrl }));
   app.use(requireJson);
   app.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
+  app.use(refuseNul);
   for (const router of opts.routers) app.use(router);
   app.use((req, _res, next) => next(new AppError('not_found', `no route ${req.method} ${req.path}`, { method: req.method, path: req.path })));
   app.use(errorHandler(opts.log));

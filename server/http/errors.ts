@@ -7,6 +7,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: Record<string, unknown> = {},
+    /** Sent as Retry-After (429 rate limits, 503 outages). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'AppError';
@@ -16,3 +18,6 @@ export class AppError extends Error {
 
 export const notFound = (what: string, id: string) => new AppError('not_found', `${what} ${id} not found`, { [what]: id });
 export const forbidden = (message: string) => new AppError('forbidden', message);
+
+export const databaseUnavailable = (retryAfterSeconds: number) =>
+  new AppError('unavailable', 'the database is unavailable; retry later', {}, retryAfterSeconds);

@@ -1,15 +1,20 @@
 import { Router } from 'express';
 import type { Database } from '../db/database.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from './db-unavailable.js';
 
-export function healthRoutes(db: Database, startedAt: Date): Router {
+/**
+ * Public liveness for load balancers: up or down, nothing else — no driver, database name or
+ * error text, which would tell an outsider what runs behind it. The reason is in the server log.
+ */
+export function healthRoutes(db: Database, _startedAt: Date): Router {
   const router = Router();
   router.get('/healthz', async (_req, res) => {
-    const t0 = Date.now();
     try {
       await db.pool.query('SELECT 1');
-      res.json({ status: 'ok', database: { status: 'ok', embedded: db.embedded, latencyMs: Date.now() - t0 }, uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000) });
-    } catch (err) {
-      res.status(503).json({ status: 'unavailable', database: { status: 'down', embedded: db.embedded, message: (err as Error).message } });
+      res.json({ status: 'ok', database: { status: 'ok' } });
+    } catch {
+      res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+      res.status(503).json({ status: 'unavailable', database: { status: 'down' } });
     }
   });
   return router;

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { INCIDENT_MODES, RESPONSE_LEVELS } from '../../shared/labels.js';
 import { areaSchema } from '../../shared/plan.js';
+import { userText } from '../../shared/text.js';
 import type { Database } from '../db/database.js';
 import { actorOf } from '../auth/middleware.js';
 import { parseInput } from '../http/validate.js';
@@ -13,14 +14,14 @@ const activateBody = z
     planId: z.string().min(1).max(100),
     level: z.enum(RESPONSE_LEVELS),
     mode: z.enum(INCIDENT_MODES),
-    title: z.string().trim().min(1).max(200).optional(),
+    title: userText({ max: 200 }).optional(),
     location: z.object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) }).strict().optional(),
     area: areaSchema.optional(),
   })
   .strict();
 
-const levelBody = z.object({ level: z.enum(RESPONSE_LEVELS), reason: z.string().trim().max(500).optional() }).strict();
-const closeBody = z.object({ summary: z.string().trim().max(2000).optional() }).strict();
+const levelBody = z.object({ level: z.enum(RESPONSE_LEVELS), reason: userText({ max: 500, allowEmpty: true }).optional() }).strict();
+const closeBody = z.object({ summary: userText({ max: 2000, multiline: true, allowEmpty: true }).optional() }).strict();
 const listQuery = z.object({ status: z.enum(['active', 'closed']).optional(), mode: z.enum(INCIDENT_MODES).optional() }).strict();
 const eventsQuery = z
   .object({

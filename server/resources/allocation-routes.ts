@@ -7,9 +7,10 @@ import { authorize } from '../auth/policy.js';
 import type { AllocationService } from './allocations.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { quantitySchema } from './quantities.js';
+import { userText } from '../../shared/text.js';
 
 const allocateBody = z
-  .object({ stockLineId: z.string().min(1).max(64), quantity: quantitySchema, note: z.string().trim().max(1000).optional() })
+  .object({ stockLineId: z.string().min(1).max(64), quantity: quantitySchema, note: userText({ max: 1000, multiline: true, allowEmpty: true }).optional() })
   .strict();
 /** The proposal's materials in one confirmation: each stock line on its own. */
 const batchAllocateBody = z
@@ -22,7 +23,7 @@ const batchAllocateBody = z
   })
   .strict();
 const returnBody = z.object({ quantity: quantitySchema.optional() }).strict();
-const cancelBody = z.object({ reason: z.string().trim().max(1000).optional() }).strict();
+const cancelBody = z.object({ reason: userText({ max: 1000, multiline: true, allowEmpty: true }).optional() }).strict();
 const emptyBody = z.object({}).strict();
 
 /** Material allocations (物资调拨): reserve, issue (出库), deliver, return (入库), cancel. */

@@ -8,6 +8,7 @@ import { AppError } from '../http/errors.js';
 import { formatPath } from '../plans/loader.js';
 import { MATERIAL_CATEGORY_CODES, MATERIAL_ITEMS, MATERIAL_ITEM_CODES, SPECIALTY_CODES, TEAM_KIND_CODES } from '../../shared/catalogue.js';
 import { requireWholeIfCountable } from './quantities.js';
+import { userText } from '../../shared/text.js';
 
 /**
  * The bureau keeps its roster and stock in spreadsheets. Columns (header row required, UTF-8,
@@ -26,7 +27,7 @@ const STOCK_REQUIRED = ['warehouse_id', 'item', 'batch', 'quantity'];
 
 const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
 const num = z.preprocess(emptyToUndefined, z.coerce.number());
-const text = z.string().trim().min(1, 'is required');
+const text = userText({ max: 500 });
 
 const teamRow = z
   .object({
@@ -89,7 +90,7 @@ function parseCsv(csv: string, allowed: readonly string[], required: readonly st
     ]);
   }
   if (parsed.length === 0) throw badRow(1, 'the file has no data rows');
-  return parsed.map((p) => ({ line: p.info.lines, record: p.record }));
+  return parsed.map((p) => ({ line: p.info.lines, record: Object.fromEntries(Object.entries(p.record).map(([k, v]) => [k, unneutralise(v)])) }));
 }
 
 function validate<S extends z.ZodType>(schema: S, line: number, record: Record<string, string>): z.infer<S> {
@@ -108,7 +109,16 @@ function duplicates<T>(rows: { line: number; key: string; value: T }[]): void {
   }
 }
 
-const toCsv = (columns: readonly string[], rows: unknown[][]) => '\ufeff' + stringify(rows, { header: true, columns: [...columns] });
+/**
+ * A spreadsheet runs a cell that starts with = + - @ (or tab / CR, which some strip first) as a
+ * formula; exported text cells get a leading ' as OWASP recommends, and import removes it again,
+ * so an exported file imports back to the same values.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+const neutralise = (cell: unknown) => (typeof cell === 'string' && FORMULA_START.test(cell) ? `'${cell}` : cell);
+const unneutralise = (cell: string) => (cell.startsWith("'") && FORMULA_START.test(cell.slice(1)) ? cell.slice(1) : cell);
+
+const toCsv = (columns: readonly string[], rows: unknown[][]) => '\ufeff' + stringify(rows.map((r) => r.map(neutralise)), { header: true, columns: [...columns] });
 
 export async function exportTeamsCsv(db: Database): Promise<string> {
   const { rows } = await db.pool.query('SELECT * FROM teams ORDER BY id');

@@ -7,6 +7,7 @@ import { parseInput } from '../http/validate.js';
 import { settleEach } from '../http/batch.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { DISPATCH_STATUSES } from '../../shared/resources.js';
+import { userText } from '../../shared/text.js';
 import type { DispatchService } from './dispatches.js';
 import { recommend } from './recommendation.js';
 import { authorize } from '../auth/policy.js';
@@ -14,12 +15,12 @@ import { authorize } from '../auth/policy.js';
 const dispatchBody = z
   .object({
     teamId: z.string().min(1).max(64),
-    task: z.string().trim().min(1).max(2000).optional(),
+    task: userText({ max: 2000, multiline: true }).optional(),
     location: z
-      .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180), address: z.string().trim().min(1).max(300).optional() })
+      .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180), address: userText({ max: 300 }).optional() })
       .strict()
       .optional(),
-    contact: z.object({ name: z.string().trim().min(1).max(64), phone: z.string().regex(/^\+?[0-9-]{5,20}$/) }).strict().optional(),
+    contact: z.object({ name: userText({ max: 64 }), phone: z.string().regex(/^\+?[0-9-]{5,20}$/) }).strict().optional(),
   })
   .strict();
 
@@ -34,7 +35,7 @@ const batchDispatchBody = z
   })
   .strict();
 
-const statusBody = z.object({ status: z.enum(DISPATCH_STATUSES), note: z.string().trim().max(1000).optional() }).strict();
+const statusBody = z.object({ status: z.enum(DISPATCH_STATUSES), note: userText({ max: 1000, multiline: true, allowEmpty: true }).optional() }).strict();
 const myQuery = z.object({ active: z.enum(['true', 'false']).optional() }).strict();
 
 /** Recommendations, dispatch orders (任务单) and the field user's view of his team's orders. */

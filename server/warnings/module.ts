@@ -9,6 +9,7 @@ import { SmsChannel } from './channels/sms.js';
 import { ExerciseSinks, parseUrlList } from './exercise-sinks.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { publicBaseUrl } from './public-url.js';
+import { PushEndpointPolicy } from './push-endpoint.js';
 import { warningRoutes } from './routes.js';
 import { twilioWebhookRoutes } from './twilio-webhook.js';
 import { loadVapidKeys, type VapidKeys } from './vapid.js';
@@ -43,11 +44,12 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
     return vapid;
   };
   const sinks = new ExerciseSinks(config);
+  const pushEndpoints = new PushEndpointPolicy(config.PUSH_ENDPOINT_ALLOWLIST);
   const progress = new ProgressReporter(db, ctx.bus, config.WARNING_PROGRESS_INTERVAL_MS, log);
   const senders = {
     sms: new SmsChannel(config, () => publicBaseUrl(config, listenUrl)),
-    push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT),
-    broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET),
+    push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT, pushEndpoints),
+    broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET, config.BROADCAST_ALLOW_UNSIGNED),
   };
   const worker = new OutboxWorker(db, config, senders, sinks, progress, log.child({ module: 'warnings' }));
   const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake(), () => publicBaseUrl(config, listenUrl));
@@ -56,7 +58,7 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
     service,
     worker,
     routers: [
-      warningRoutes({ db, config, warnings: service, vapid: vapidKeys, listenUrl }),
+      warningRoutes({ db, config, warnings: service, vapid: vapidKeys, listenUrl, pushEndpoints }),
       twilioWebhookRoutes(db, config, progress, listenUrl),
     ],
     attach(s) {

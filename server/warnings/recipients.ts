@@ -3,6 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { withTransaction, type Database } from '../db/database.js';
 import { AppError } from '../http/errors.js';
+import { userText } from '../../shared/text.js';
 
 export const phoneSchema = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number like +8613800000000');
 
@@ -11,11 +12,11 @@ const optionalNumber = (min: number, max: number) =>
 
 const rowSchema = z
   .object({
-    name: z.string().max(100).optional(),
+    name: userText({ max: 100, allowEmpty: true }).optional(),
     phone: phoneSchema,
     kind: z.enum(['responder', 'public']).default('public'),
-    role: z.string().max(50).optional().transform((v) => v || undefined),
-    team: z.string().max(50).optional().transform((v) => v || undefined),
+    role: userText({ max: 50, allowEmpty: true }).optional().transform((v) => v || undefined),
+    team: userText({ max: 50, allowEmpty: true }).optional().transform((v) => v || undefined),
     lat: optionalNumber(-90, 90),
     lon: optionalNumber(-180, 180),
     drill: z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).optional().transform((v) => v === 'true' || v === '1' || v === 'yes'),
@@ -28,7 +29,7 @@ export type RecipientRow = z.infer<typeof rowSchema>;
 
 export const importBodySchema = z
   .object({
-    list: z.string().trim().min(1).max(100),
+    list: userText({ max: 100 }),
     csv: z.string().min(1).max(20 * 1024 * 1024),
     /** Mark every imported row as a drill recipient (may receive exercise warnings). */
     drill: z.boolean().optional(),

@@ -8,17 +8,26 @@ import { requirePermission } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { parseInput } from '../http/validate.js';
 import { draftInputSchema, editInputSchema } from '../../shared/warnings.js';
+import { userText } from '../../shared/text.js';
 import { atomFeed } from './feed.js';
 import { importBodySchema, importRecipients, parseRecipientsCsv } from './recipients.js';
 import { findWarning } from './store.js';
 import type { VapidKeys } from './vapid.js';
 import type { WarningService } from './warnings.js';
 import { publicBaseUrl } from './public-url.js';
+import { isP256PublicKey, isPushAuthSecret, PushEndpointPolicy } from './push-endpoint.js';
+import { SharedRateLimit } from '../http/rate-limit.js';
+import { isHttpUrl, normaliseTargetUrl } from './targets.js';
 
 const subscriptionSchema = z
   .object({
     endpoint: z.string().url().max(2000).refine((u) => u.startsWith('https://'), 'push endpoints are https URLs'),
-    keys: z.object({ p256dh: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/, 'base64url P-256 public key'), auth: z.string().regex(/^[A-Za-z0-9_-]{16,32}$/, 'base64url auth secret') }).strict(),
+    keys: z
+      .object({
+        p256dh: z.string().max(100).refine(isP256PublicKey, 'must be a base64url uncompressed P-256 public key (a point on the curve)'),
+        auth: z.string().max(32).refine(isPushAuthSecret, 'must be a base64url 16-byte auth secret'),
+      })
+      .strict(),
     expirationTime: z.number().nullable().optional(),
     location: z.object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) }).strict().optional(),
   })
@@ -27,17 +36,23 @@ const accountSubscriptionSchema = subscriptionSchema.extend({ drill: z.boolean()
 
 const endpointSchema = z
   .object({
-    name: z.string().trim().min(1).max(100),
-    url: z.string().url().max(2000).refine((u) => /^https?:\/\//.test(u), 'http(s) URL'),
+    name: userText({ max: 100 }),
+    url: z.string().url().max(2000).refine(isHttpUrl, 'http(s) URL'),
     secret: z.string().min(16).max(200).optional(),
     exercise: z.boolean().default(false),
   })
   .strict();
 const sinkQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(1000), afterId: z.coerce.number().int().min(0).default(0) }).strict();
 
-export function warningRoutes(opts: { db: Database; config: Config; warnings: WarningService; vapid: () => VapidKeys; listenUrl: () => string | null }): Router {
-  const { db, warnings } = opts;
+export function warningRoutes(opts: { db: Database; config: Config; warnings: WarningService; vapid: () => VapidKeys; listenUrl: () => string | null; pushEndpoints: PushEndpointPolicy }): Router {
+  const { db, warnings, config } = opts;
   const router = Router();
+  const perIp = new SharedRateLimit(db.pool, 'push-subscribe-ip', config.PUSH_SUBSCRIBE_LIMIT_PER_IP, config.PUSH_SUBSCRIBE_WINDOW_SECONDS);
+  const overall = new SharedRateLimit(db.pool, 'push-subscribe-all', config.PUSH_SUBSCRIBE_LIMIT_TOTAL, config.PUSH_SUBSCRIBE_WINDOW_SECONDS);
+  const checkEndpoint = async (endpoint: string) => {
+    const refusal = await opts.pushEndpoints.refusal(endpoint);
+    if (refusal) throw new AppError('validation_failed', `invalid body: endpoint: ${refusal}`, { issues: [{ path: 'endpoint', message: refusal, code: 'custom' }] });
+  };
 
   router.post('/api/incidents/:id/warnings', async (req, res) => {
     const warning = await warnings.draft(actorOf(req), req.params.id, parseInput(draftInputSchema, req.body));
@@ -106,6 +121,11 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
   });
   router.post('/api/broadcast-endpoints', requirePermission('broadcast-endpoint.register'), async (req, res) => {
     const body = parseInput(endpointSchema, req.body);
+    if (!body.secret && !config.BROADCAST_SECRET && !config.BROADCAST_ALLOW_UNSIGNED) {
+      throw new AppError('validation_failed', 'invalid body: secret: required while no BROADCAST_SECRET is configured (broadcasts are signed)', { issues: [{ path: 'secret', message: 'required: broadcasts are signed', code: 'custom' }] });
+    }
+    // Stored normalised, so one head-end cannot be registered twice as real and as drill target.
+    body.url = normaliseTargetUrl(body.url);
     const id = `api-${randomUUID().slice(0, 8)}`;
     const { rows } = await db.pool.query(
       `INSERT INTO broadcast_endpoints (id, name, url, secret, exercise, source) VALUES ($1, $2, $3, $4, $5, 'api')
@@ -123,13 +143,19 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
   router.post('/api/push/subscriptions', async (req, res) => {
     const actor = actorOf(req);
     const body = parseInput(accountSubscriptionSchema, req.body);
+    await checkEndpoint(body.endpoint);
     res.status(201).json({ subscription: await saveSubscription(db, body, actor.userId, body.drill ?? false) });
   });
   router.get('/public/push/vapid-public-key', (_req, res) => {
     res.json({ publicKey: opts.vapid().publicKey });
   });
   router.post('/public/push/subscriptions', async (req, res) => {
+    // Counted before anything else: refused attempts cost DNS lookups too. The overall budget
+    // is spent only by requests the per-address limit lets through.
+    await perIp.consume(req.ip ?? 'unknown', 'push subscriptions from your address');
+    await overall.consume('all', 'push subscriptions right now');
     const body = parseInput(subscriptionSchema, req.body);
+    await checkEndpoint(body.endpoint);
     res.status(201).json({ subscription: await saveSubscription(db, body, null, false) });
   });
 
@@ -153,12 +179,16 @@ async function saveSubscription(
   userId: string | null,
   drill: boolean,
 ): Promise<{ id: string; endpointHash: string; drill: boolean }> {
+  // An existing endpoint changes only for its own account, or — while no account holds it — for
+  // a caller who knows its keys (the browser that made it): nobody else can re-point or re-key it.
   const { rows } = await db.pool.query<{ id: string }>(
-    `INSERT INTO push_subscriptions (id, endpoint, p256dh, auth, user_id, lat, lon, drill) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    `INSERT INTO push_subscriptions AS s (id, endpoint, p256dh, auth, user_id, lat, lon, drill) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (endpoint) DO UPDATE SET p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, user_id = EXCLUDED.user_id,
        lat = EXCLUDED.lat, lon = EXCLUDED.lon, drill = EXCLUDED.drill
+       WHERE s.user_id = EXCLUDED.user_id OR (s.user_id IS NULL AND s.p256dh = EXCLUDED.p256dh AND s.auth = EXCLUDED.auth)
      RETURNING id`,
     [randomUUID(), body.endpoint, body.keys.p256dh, body.keys.auth, userId, body.location?.lat ?? null, body.location?.lon ?? null, drill],
   );
+  if (!rows[0]) throw new AppError('conflict', 'this push endpoint is already registered by someone else', {});
   return { id: rows[0]!.id, endpointHash: createHash('sha256').update(body.endpoint).digest('hex').slice(0, 16), drill };
 }

@@ -48,6 +48,11 @@ export class FakePushService {
     return this;
   }
 
+  /** The PUSH_ENDPOINT_ALLOWLIST entry that lets the server reach this loopback fake (host:port). */
+  get allowlistEntry(): string {
+    return new URL(this.url).host;
+  }
+
   async stop(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise<void>((r) => this.server?.close(() => r()) ?? r());

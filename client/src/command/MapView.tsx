@@ -14,6 +14,13 @@ export interface MapMarker {
 
 const COLOURS: Record<MapMarker['kind'], string> = { incident: '#eb5757', team: '#2f80ed', warehouse: '#f2994a', shelter: '#27ae60', pick: '#f2c94c' };
 
+/** Leaflet puts a string tooltip into innerHTML; user text (titles, team names) must go in as text. */
+function textNode(text: string): HTMLElement {
+  const span = document.createElement('span');
+  span.textContent = text;
+  return span;
+}
+
 let basemapCache: Promise<GeoJSON.FeatureCollection> | null = null;
 let configCache: Promise<{ tileUrl: string | null; tileAttribution: string | null }> | null = null;
 
@@ -45,7 +52,7 @@ export function MapView(props: { markers: MapMarker[]; onPick?: (lat: number, lo
             if (kind === 'river') return { color: '#3b8fd9', weight: 6, opacity: 0.8 };
             return { color: '#c9a86a', weight: f?.properties?.rank === 1 ? 4 : 2.5, opacity: 0.85 };
           },
-          onEachFeature: (f, l) => f.properties?.name && l.bindTooltip(bi(f.properties.name), { sticky: true }),
+          onEachFeature: (f, l) => f.properties?.name && l.bindTooltip(textNode(bi(f.properties.name)), { sticky: true }),
         }).addTo(m);
         geo.bringToBack();
         // Show the whole district, and the incident even when it lies just outside it.
@@ -76,7 +83,7 @@ export function MapView(props: { markers: MapMarker[]; onPick?: (lat: number, lo
         fillColor: COLOURS[mk.kind],
         fillOpacity: 0.95,
       })
-        .bindTooltip(mk.label + (mk.status ? ` · ${mk.status}` : ''))
+        .bindTooltip(textNode(mk.label + (mk.status ? ` · ${mk.status}` : '')))
         .addTo(group);
     }
   }, [props.markers]);

@@ -19,6 +19,7 @@ export class BroadcastChannel implements ChannelSender {
   constructor(
     private readonly db: Queryable,
     private readonly defaultSecret: string | undefined,
+    private readonly allowUnsigned = false,
   ) {}
 
   toSink(d: ClaimedDelivery): boolean {
@@ -34,6 +35,8 @@ export class BroadcastChannel implements ChannelSender {
     const endpoint = rows[0];
     if (!endpoint?.url) return { kind: 'failed', error: 'endpoint removed' };
     const secret = endpoint.secret ?? this.defaultSecret;
+    // A head-end cannot tell an unsigned alert from a forged one: refused unless the deployment opted in.
+    if (!secret && !this.allowUnsigned) return { kind: 'failed', error: 'no signing secret for this endpoint (set BROADCAST_SECRET, or BROADCAST_ALLOW_UNSIGNED=true)' };
     const headers: Record<string, string> = {
       'content-type': 'application/cap+xml; charset=utf-8',
       'idempotency-key': `${w.identifier}:${d.id}`,

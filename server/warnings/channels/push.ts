@@ -5,6 +5,7 @@ import type { Config } from '../../config.js';
 import type { Queryable } from '../../db/database.js';
 import { pushOptions, pushPayload } from '../messages.js';
 import type { VapidKeys } from '../vapid.js';
+import { PushEndpointPolicy } from '../push-endpoint.js';
 import type { ChannelSender, ClaimedDelivery, SendOutcome, SentWarning } from './types.js';
 
 /**
@@ -22,8 +23,14 @@ export class PushChannel implements ChannelSender {
     private readonly db: Queryable,
     private readonly vapid: () => VapidKeys,
     private readonly subject: string,
+    endpoints: PushEndpointPolicy = new PushEndpointPolicy(config.PUSH_ENDPOINT_ALLOWLIST),
   ) {
-    this.agent = new https.Agent({ keepAlive: true, ...(config.WEB_PUSH_CA_FILE ? { ca: readFileSync(config.WEB_PUSH_CA_FILE) } : {}) });
+    this.agent = new https.Agent({
+      keepAlive: true,
+      // Resolution is checked again at send time: a name may have been re-pointed since it subscribed.
+      lookup: endpoints.guardedLookup(),
+      ...(config.WEB_PUSH_CA_FILE ? { ca: readFileSync(config.WEB_PUSH_CA_FILE) } : {}),
+    });
   }
 
   toSink(): boolean {
@@ -50,14 +57,23 @@ export class PushChannel implements ChannelSender {
     const sub = this.prepared.get(d.target_id);
     if (!sub) return { kind: 'failed', error: 'subscription removed' };
     const keys = this.vapid();
+    const subscription = { endpoint: sub.endpoint, keys: { p256dh: sub.p256dh, auth: sub.auth } };
+    const options = {
+      ...pushOptions(w.fields),
+      vapidDetails: { subject: this.subject, publicKey: keys.publicKey, privateKey: keys.privateKey },
+      contentEncoding: 'aes128gcm' as const,
+      agent: this.agent,
+      timeout: 15_000,
+    };
     try {
-      const res = await webpush.sendNotification({ endpoint: sub.endpoint, keys: { p256dh: sub.p256dh, auth: sub.auth } }, this.payload(d, w), {
-        ...pushOptions(w.fields),
-        vapidDetails: { subject: this.subject, publicKey: keys.publicKey, privateKey: keys.privateKey },
-        contentEncoding: 'aes128gcm',
-        agent: this.agent,
-        timeout: 15_000,
-      });
+      // Encryption fails the same way on every attempt (a key that is no P-256 point, a bad auth
+      // secret): that is a failed delivery now, not six retries.
+      webpush.generateRequestDetails(subscription, this.payload(d, w), options);
+    } catch (err) {
+      return { kind: 'failed', error: `cannot encrypt for this subscription: ${(err as Error).message}` };
+    }
+    try {
+      const res = await webpush.sendNotification(subscription, this.payload(d, w), options);
       return { kind: 'delivered', receipt: { status: res.statusCode, location: res.headers?.location ?? null } };
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode;
@@ -67,6 +83,7 @@ export class PushChannel implements ChannelSender {
         return { kind: 'failed', error: `push service ${status}: subscription gone (deleted)`, receipt: { status } };
       }
       if (status && status >= 400 && status < 500 && status !== 429 && status !== 408) return { kind: 'failed', error: `push service ${status}`, receipt: { status } };
+      if ((err as { code?: string }).code === 'EPUSHREFUSED') return { kind: 'failed', error: (err as Error).message };
       return { kind: 'retry', error: `push service ${status ?? 'network'}: ${(err as Error).message}` };
     }
   }

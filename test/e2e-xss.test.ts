@@ -1,0 +1,245 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { collectErrors, DESKTOP, launchBrowser, loginThroughForm, PHONE, screenshot, type Browser, type BrowserContext, type Page } from './helpers/browser.js';
+import { connectClient, synced, type YClient } from './rooms-helpers.js';
+
+/**
+ * H2 / M7 in Chromium: markup and script planted in every text a user can write must show as
+ * text on the board, the wall screen and the field app, and never run. Each payload would both
+ * fetch /x/<tag> (seen even where the CSP blocks inline handlers, so an HTML injection is caught
+ * on its own) and call xss('<tag>') (a script that actually ran).
+ */
+const payload = (tag: string) => `<img src=/x/${tag} onerror=xss('${tag}')><script>xss('${tag}')</script>`;
+const TAGS = ['title', 'tzh', 'ten', 'asg', 'note', 'rep', 'head', 'text', 'dn', 'fdn'] as const;
+const P = Object.fromEntries(TAGS.map((t) => [t, payload(t)])) as Record<(typeof TAGS)[number], string>;
+const TEAM_ID = 'T-XSS1';
+const TEAM_HEADER = 'id,name_zh,name_en,tier,kind,specialties,headcount,base_lat,base_lon,base_address,contact_name,contact_phone';
+const csvCell = (v: string) => `"${v.replace(/"/g, '""')}"`;
+
+describe('no script injection (board, wall screen, field app)', () => {
+  let srv: TestServer;
+  let browser: Browser;
+  let hq: BrowserContext;
+  let phone: BrowserContext;
+  let incidentId: string;
+  let itemId: string;
+  let y: YClient | undefined;
+  const probes: string[] = [];
+  const errors: string[] = [];
+  const commander = { username: 'xss.cmd', password: 'password-123' };
+  const fieldUser = { username: 'xss.field', password: 'password-123' };
+
+  /** A page that records every probe request and every page error, with `xss()` as the tripwire. */
+  async function watchedPage(ctx: BrowserContext): Promise<Page> {
+    const page = await ctx.newPage();
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/x/')) probes.push(r.url());
+    });
+    const pageErrors = collectErrors(page);
+    page.on('close', () => errors.push(...pageErrors));
+    return page;
+  }
+
+  const ran = (page: Page) => page.evaluate(() => (window as unknown as { __ran: string[] }).__ran);
+
+  beforeAll(async () => {
+    srv = await startTestServer();
+    // The organisation: a team named with markup, imported by CSV, in the district.
+    const csv = `${TEAM_HEADER}\n${TEAM_ID},${csvCell(P.tzh)},${csvCell(P.ten)},district,fire-rescue,firefighting,12,41.80,123.35,铁西区兴华街,王队长,+8613800000077`;
+    const imported = await srv.admin.post('/api/csv/teams', { csv });
+    expect(imported.status, JSON.stringify(imported.body)).toBe(200);
+    for (const [u, role, displayName, teamId] of [
+      [commander, 'commander', P.dn, undefined],
+      [fieldUser, 'field', P.fdn, TEAM_ID],
+    ] as const) {
+      const res = await srv.admin.post('/api/users', { ...u, role, displayName, ...(teamId ? { teamId } : {}) });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+    }
+    const incident = await srv.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'actual', title: P.title, location: { lat: 41.825, lon: 123.385 } }); // clear of other markers, so its own is on top
+    expect(incident.status, JSON.stringify(incident.body)).toBe(201);
+    incidentId = incident.body.incident.id;
+    const dispatch = await srv.admin.post(`/api/incidents/${incidentId}/dispatches`, { teamId: TEAM_ID, task: '排涝' });
+    expect(dispatch.status, JSON.stringify(dispatch.body)).toBe(201);
+
+    // Checklist assignee and note through the stock y-websocket client.
+    y = connectClient(srv.url, incidentId, srv.admin.token);
+    await synced(y);
+    const item = y.items().get(0);
+    itemId = item.get('id');
+    item.set('assignee', P.asg);
+    item.get('note').insert(0, P.note);
+
+    // A warning whose headline and text carry markup, sent (so the field app lists it too).
+    const draft = await srv.admin.post(`/api/incidents/${incidentId}/warnings`, { template: 'wl-iii-yellow', channels: ['broadcast'], headline: { zh: P.head, en: P.head }, text: { zh: P.text, en: P.text } });
+    expect(draft.status, JSON.stringify(draft.body)).toBe(201);
+    const approver = await srv.user('commander');
+    expect((await approver.post(`/api/warnings/${draft.body.warning.id}/approve`)).status).toBe(200);
+
+    browser = await launchBrowser();
+    hq = await browser.newContext(DESKTOP);
+    phone = await browser.newContext({ ...PHONE, geolocation: { latitude: 41.7961, longitude: 123.3655, accuracy: 15 }, permissions: ['geolocation'] });
+    for (const ctx of [hq, phone]) {
+      await ctx.addInitScript(() => {
+        const w = window as unknown as { __ran: string[]; __maps: unknown[]; xss: (tag: string) => void; L?: any };
+        w.__ran = [];
+        w.__maps = [];
+        w.xss = (tag) => w.__ran.push(tag);
+        // Leaflet publishes itself as window.L: keep a handle on every map it creates (to find markers).
+        let leaflet: any;
+        Object.defineProperty(w, 'L', {
+          configurable: true,
+          get: () => leaflet,
+          set(v) {
+            leaflet = v;
+            if (v?.Map?.addInitHook && !v.__yingjiHooked) {
+              v.__yingjiHooked = true;
+              v.Map.addInitHook(function (this: unknown) {
+                w.__maps.push(this);
+              });
+            }
+          },
+        });
+      });
+    }
+  });
+
+  afterAll(async () => {
+    y?.destroy();
+    await browser?.close();
+    await srv?.close();
+  });
+
+  /**
+   * Hovers every map marker (they are drawn on a canvas, so by position: the init script keeps a
+   * handle on each Leaflet map) and returns the tooltip text each one showed.
+   */
+  async function hoverEveryMarker(page: Page): Promise<{ expected: string; shown: string }[]> {
+    const markers = () => page.evaluate(() => {
+      const maps = (window as unknown as { __maps: any[] }).__maps.filter((m) => m._container.closest('.board-map'));
+      const m = maps[maps.length - 1];
+      const out: { x: number; y: number; text: string }[] = [];
+      m.eachLayer((l: any) => {
+        if (!l.getLatLng || !l.getTooltip?.()) return;
+        const p = m.latLngToContainerPoint(l.getLatLng());
+        const content = l.getTooltip().getContent();
+        out.push({ x: p.x, y: p.y, text: typeof content === 'string' ? content : content.textContent });
+      });
+      return out;
+    });
+    // The markers arrive with the board's data and the map fits the district once its basemap is in.
+    await expect.poll(async () => (await markers()).some((m) => m.text.includes(P.title)) && page.evaluate(() => document.querySelectorAll('.board-map path, .board-map canvas').length > 0)).toBe(true);
+    await page.waitForTimeout(300); // fitBounds runs without animation, but after the basemap's layout
+    const points = await markers();
+    const box = (await page.locator('.board-map').boundingBox())!;
+    const seen: { expected: string; shown: string }[] = [];
+    for (const p of points) {
+      if (p.x < 4 || p.y < 4 || p.x > box.width - 4 || p.y > box.height - 4) continue; // outside the visible map
+      await page.mouse.move(box.x + p.x, box.y + p.y);
+      // Leaflet's canvas throttles mouse moves (32 ms): a second move after that is always seen.
+      await page.waitForTimeout(40);
+      await page.mouse.move(box.x + p.x + 0.5, box.y + p.y);
+      // The district outline has a tooltip of its own everywhere: wait for this marker's (markers drawn later may cover it).
+      const shown = await page
+        .waitForFunction((want) => [...document.querySelectorAll('.board-map .leaflet-tooltip')].some((el) => el.textContent === want) && want, p.text, { timeout: 1500 })
+        .then(() => p.text)
+        .catch(() => page.evaluate(() => [...document.querySelectorAll('.board-map .leaflet-tooltip')].map((el) => el.textContent).join(' | ')));
+      seen.push({ expected: p.text, shown });
+    }
+    return seen;
+  }
+
+  async function checkBoard(page: Page, name: string) {
+    const t0 = Date.now();
+    const lap = (what: string) => process.env.XSS_DEBUG && console.log(name, what, Date.now() - t0);
+    await page.locator('[data-panel=checklist] tr.item').first().waitFor();
+    lap('checklist');
+    await page.locator(`tr[data-item="${itemId}"]`).waitFor();
+    await expect.poll(() => page.locator(`tr[data-item="${itemId}"] input[name=note]`).inputValue()).toBe(P.note);
+    await page.locator('[data-testid=dispatch-table]').waitFor();
+    await page.locator('.board-map canvas').first().waitFor();
+    lap('map');
+    const hovered = await hoverEveryMarker(page);
+    lap('hovered');
+    // Every marker was hovered; the incident's and the team's tooltips show the planted markup as text.
+    expect(hovered.length).toBeGreaterThan(10);
+    const own = hovered.filter((h) => h.shown === h.expected).map((h) => h.shown);
+    expect(own.length, JSON.stringify(hovered)).toBeGreaterThan(hovered.length / 2);
+    expect(own.filter((t) => t === P.title)).toHaveLength(1);
+    expect(own.filter((t) => t.startsWith(`${TEAM_ID} `) && (t.includes(P.tzh) || t.includes(P.ten)))).toHaveLength(1);
+    const text = await page.locator('body').innerText();
+    for (const p of [P.title, P.head, P.dn]) expect(text, name).toContain(p);
+    expect(text.includes(P.tzh) || text.includes(P.ten), `${name}: team name`).toBe(true);
+    const assignee = await page.locator(`tr[data-item="${itemId}"]`).innerText() + (await page.locator(`tr[data-item="${itemId}"] input, tr[data-item="${itemId}"] select`).evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value).join(' ')));
+    expect(assignee).toContain(P.asg);
+    expect(await page.locator('img[src^="/x/"], script:not([src])').count()).toBe(0);
+    await screenshot(page, name);
+    expect(await ran(page)).toEqual([]);
+  }
+
+  it('the board shows every planted text literally, in panels and map tooltips, and runs none of it', async () => {
+    const board = await watchedPage(hq);
+    await loginThroughForm(board, srv.url + '/', commander.username, commander.password);
+    await board.locator('select[name=plan]').waitFor();
+    await board.goto(`${srv.url}/#/incidents/${incidentId}`);
+    await checkBoard(board, 'xss-board');
+    expect(probes).toEqual([]);
+  }, 180_000);
+
+  it('the wall screen too', async () => {
+    const wall = await watchedPage(hq);
+    await wall.goto(`${srv.url}/?wall#/incidents/${incidentId}`);
+    await expect.poll(() => wall.evaluate(() => document.body.classList.contains('wall'))).toBe(true);
+    await checkBoard(wall, 'xss-wall');
+    expect(probes).toEqual([]);
+  }, 180_000);
+
+  it('the field app shows the order, checklist, warning and its own report literally and runs none of it', async () => {
+    const field = await watchedPage(phone);
+    await loginThroughForm(field, srv.url + '/field', fieldUser.username, fieldUser.password);
+    const order = field.locator('li.order').first();
+    await order.waitFor();
+    await field.getByRole('tab', { name: '现场情况' }).click();
+    await field.locator('textarea[name=report]').fill(P.rep);
+    await field.getByRole('button', { name: '上报' }).click();
+    await field.locator('.sent-reports').getByTestId('sync-sent').waitFor();
+    const reports = (await srv.admin.get(`/api/incidents/${incidentId}/reports`)).body.reports as { text: string }[];
+    expect(reports.map((r) => r.text)).toContain(P.rep);
+    let text = await field.locator('body').innerText();
+    expect(text).toContain(P.rep);
+    expect(text).toContain(P.fdn);
+    expect(text).toContain(P.title);
+    await field.getByRole('tab', { name: '检查单' }).click();
+    await field.getByRole('checkbox', { name: '显示全部' }).check();
+    await field.locator(`li[data-item="${itemId}"]`).waitFor();
+    const item = await field.locator(`li[data-item="${itemId}"]`).innerText() + (await field.locator(`li[data-item="${itemId}"] input`).evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value).join(' ')));
+    expect(item).toContain(P.note);
+    expect(item).toContain(P.asg);
+    const warningsTab = field.getByRole('tab', { name: /预警/ });
+    if (await warningsTab.count()) await warningsTab.first().click();
+    await expect.poll(async () => (await field.locator('body').innerText()).includes(P.head)).toBe(true);
+    text = await field.locator('body').innerText();
+    expect(text).toContain(P.head);
+    expect(await field.locator('img[src^="/x/"], script:not([src])').count()).toBe(0);
+    await screenshot(field, 'xss-field');
+    expect(await ran(field)).toEqual([]);
+    expect(probes).toEqual([]);
+    expect(errors.filter((e) => /xss/.test(e))).toEqual([]);
+  });
+
+  it('the pages are served with the CSP that would have blocked the inline handler anyway', async () => {
+    const res = await fetch(`${srv.url}/`);
+    expect(res.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    const page = await watchedPage(hq);
+    await page.goto(`${srv.url}/`);
+    // A handler put into the DOM by hand (as an innerHTML bug would) is refused by the CSP.
+    const blocked = await page.evaluate(async () => {
+      const d = document.createElement('div');
+      d.innerHTML = `<img src="/x/csp-check" onerror="xss('csp')">`;
+      document.body.append(d);
+      await new Promise((r) => setTimeout(r, 500));
+      return (window as unknown as { __ran: string[] }).__ran;
+    });
+    expect(blocked).toEqual([]);
+    expect(probes).toEqual([`${srv.url}/x/csp-check`]);
+  });
+});
