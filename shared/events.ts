@@ -6,7 +6,8 @@ export interface IncidentEvent {
   type: string;
   /** ISO 8601 time the server recorded it. */
   at: string;
-  actor: { id: string; name: string } | null;
+  /** `name` is the username; `displayName` the name people know (王芳), on entries since it was logged. */
+  actor: { id: string; name: string; displayName?: string } | null;
   data: Record<string, unknown>;
   prevHash: string;
   hash: string;

@@ -78,4 +78,20 @@ describe('timeline sentences', () => {
     expect(zh.some((s) => s.startsWith('修改预警草稿（标题）'))).toBe(true);
     expect(zh.some((s) => /^检查单「.+」：待办 → 已完成/.test(s))).toBe(true);
   });
+
+  it('the log names people by their display name beside the username', async () => {
+    const created = await t.admin.post('/api/users', { username: 'wang.fang', password: 'password-123', role: 'staff', displayName: '王芳' });
+    expect(created.status).toBe(201);
+    const wang = await t.api.login('wang.fang', 'password-123');
+    const id = (await wang.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'IV', mode: 'actual' })).body.incident.id;
+    const [activated] = (await t.admin.get(`/api/incidents/${id}/events`)).body.events as IncidentEvent[];
+    expect(activated!.actor).toEqual({ id: created.body.user.id, name: 'wang.fang', displayName: '王芳' });
+    // A renamed account: the next entry carries the new name, the old entry keeps the name of its time.
+    expect((await t.admin.patch(`/api/users/${created.body.user.id}`, { displayName: '王芳（值班）' })).status).toBe(200);
+    const report = await wang.post(`/api/incidents/${id}/reports`, { text: '指挥部已接报' });
+    expect(report.status).toBe(201);
+    expect(report.body.report.author).toMatchObject({ name: 'wang.fang', displayName: '王芳（值班）' });
+    const events = (await t.admin.get(`/api/incidents/${id}/events`)).body.events as IncidentEvent[];
+    expect(events[0]!.actor!.displayName).toBe('王芳');
+  });
 });

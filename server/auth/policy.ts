@@ -8,6 +8,8 @@ export interface Actor {
   username: string;
   role: Role;
   teamId: string | null;
+  /** The name people know them by (王芳), from the account; absent only for actors built by hand. */
+  displayName?: string;
 }
 
 export { can, sees } from '../../shared/policy.js';

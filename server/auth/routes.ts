@@ -100,6 +100,7 @@ export function authRoutes(db: Database, sessions: SessionService, limits: Login
     const user = await withTransaction(db.pool, async (tx, afterCommit) => {
       const result = await updateUser(tx, id, change);
       if (result.endsSessions) await sessions.revokeUser(tx, id, change.disabled ? 'account disabled' : 'role or team changed', afterCommit);
+      else await sessions.accountChanged(tx, id, afterCommit);
       return result.user;
     });
     res.json({ user });

@@ -29,6 +29,7 @@ interface SessionRow {
   username: string;
   role: Role;
   team_id: string | null;
+  display_name: string;
   disabled_at: Date | null;
 }
 
@@ -74,7 +75,7 @@ export class SessionService {
     const row = await this.row(sessionId, fresh);
     if (!row || !standing(row)) return null;
     if (row.user_id !== expected.userId || row.username !== expected.username || row.role !== expected.role || row.team_id !== expected.teamId) return null;
-    return { sessionId, actor: expected, expiresAt: row.expires_at.getTime() };
+    return { sessionId, actor: { ...expected, displayName: row.display_name }, expiresAt: row.expires_at.getTime() };
   }
 
   /** A one-use ticket for a WebSocket URL, bound to the session (it dies with it). */
@@ -96,7 +97,7 @@ export class SessionService {
     // Cached like a token check (revocations drop the entry), so a reconnect storm costs one read per session.
     const row = await this.row(rows[0].session_id, false);
     if (!row || !standing(row)) return null;
-    return { sessionId: row.id, actor: { userId: row.user_id, username: row.username, role: row.role, teamId: row.team_id }, expiresAt: row.expires_at.getTime() };
+    return { sessionId: row.id, actor: { userId: row.user_id, username: row.username, role: row.role, teamId: row.team_id, displayName: row.display_name }, expiresAt: row.expires_at.getTime() };
   }
 
   /**
@@ -108,6 +109,15 @@ export class SessionService {
       `UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)`,
       [userId, reason, exceptSessionId ?? null],
     );
+    await this.notify(tx, { userId });
+    afterCommit(() => void this.revoked({ userId }));
+  }
+
+  /**
+   * The account changed in a way that ends no session (its display name): every node drops what it
+   * cached of it, so the next request carries the new name.
+   */
+  async accountChanged(tx: Queryable, userId: string, afterCommit: (cb: () => void) => void): Promise<void> {
     await this.notify(tx, { userId });
     afterCommit(() => void this.revoked({ userId }));
   }
@@ -185,7 +195,7 @@ export class SessionService {
          UPDATE sessions SET last_seen_at = now()
           WHERE $2 AND id = ANY($1::uuid[]) AND revoked_at IS NULL AND last_seen_at < now() - interval '1 minute'
        )
-       SELECT s.id, s.user_id, s.expires_at, s.revoked_at, u.username, u.role, u.team_id, u.disabled_at
+       SELECT s.id, s.user_id, s.expires_at, s.revoked_at, u.username, u.role, u.team_id, u.display_name, u.disabled_at
          FROM sessions s JOIN users u ON u.id = s.user_id
         WHERE s.id = ANY($1::uuid[])`,
       [sessionIds, touch],

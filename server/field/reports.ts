@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { withTransaction, type Database } from '../db/database.js';
 import type { Actor } from '../auth/policy.js';
 import { authorize } from '../auth/policy.js';
-import { appendEvent, listEvents, type IncidentEventBus } from '../incidents/event-log.js';
+import { appendEvent, eventActorOf, listEvents, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { FIELD_EVENT_TYPES } from '../../shared/events.js';
 import type { IncidentEvent } from '../../shared/events.js';
@@ -18,7 +18,7 @@ export interface FieldReportView {
   incidentId: string;
   seq: number;
   at: string;
-  author: { id: string; name: string } | null;
+  author: { id: string; name: string; displayName?: string } | null;
   teamId: string | null;
   text: string;
   location: { lat: number; lon: number; accuracyM?: number } | null;
@@ -46,7 +46,7 @@ export class FieldReportService {
       const event = await appendEvent(tx, {
         incidentId,
         type: FIELD_EVENT_TYPES.report,
-        actor: { id: actor.userId, name: actor.username },
+        actor: eventActorOf(actor),
         data: { reportId: randomUUID(), teamId: actor.teamId, teamName: teams[0] ? { zh: teams[0].name_zh, en: teams[0].name_en } : null, role: actor.role, text: input.text, location: input.location ?? null },
       });
       afterCommit(() => this.bus.publish(event));

@@ -7,7 +7,21 @@ import { AppError } from '../http/errors.js';
 
 export interface EventActor {
   id: string;
+  /** The username: stable, what the log has always carried. */
   name: string;
+  /** The display name at the time (王芳), for people reading the timeline. */
+  displayName?: string;
+}
+
+/** Exactly the fields the row keeps, so the hash computed now is the one `verifyChain` recomputes. */
+function storedActor(a: EventActor | null): EventActor | null {
+  if (!a) return null;
+  return a.displayName !== undefined ? { id: a.id, name: a.name, displayName: a.displayName } : { id: a.id, name: a.name };
+}
+
+/** The one way a signed-in actor is written into the log. */
+export function eventActorOf(a: { userId: string; username: string; displayName?: string }): EventActor {
+  return a.displayName ? { id: a.userId, name: a.username, displayName: a.displayName } : { id: a.userId, name: a.username };
 }
 
 /** PostgreSQL NOTIFY channel: `incidentId:seq` for each committed entry. */
@@ -37,6 +51,7 @@ interface EventRow {
   at: Date;
   actor_id: string | null;
   actor_name: string | null;
+  actor_display_name: string | null;
   data: Record<string, unknown>;
   prev_hash: string;
   hash: string;
@@ -48,7 +63,7 @@ function toEvent(row: EventRow): IncidentEvent {
     seq: row.seq,
     type: row.type,
     at: row.at.toISOString(),
-    actor: row.actor_id ? { id: row.actor_id, name: row.actor_name ?? '' } : null,
+    actor: row.actor_id ? { id: row.actor_id, name: row.actor_name ?? '', ...(row.actor_display_name !== null ? { displayName: row.actor_display_name } : {}) } : null,
     data: row.data,
     prevHash: row.prev_hash,
     hash: row.hash,
@@ -79,15 +94,15 @@ export async function appendEvent(
     seq: head.last_seq + 1,
     type: input.type,
     at: new Date().toISOString(),
-    actor: input.actor,
+    actor: storedActor(input.actor),
     data,
     prevHash: head.last_hash,
   };
   const event: IncidentEvent = { ...partial, hash: hashEvent(partial) };
   await tx.query(
-    `INSERT INTO incident_events (incident_id, seq, type, at, actor_id, actor_name, data, prev_hash, hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [event.incidentId, event.seq, event.type, event.at, event.actor?.id ?? null, event.actor?.name ?? null, JSON.stringify(event.data), event.prevHash, event.hash],
+    `INSERT INTO incident_events (incident_id, seq, type, at, actor_id, actor_name, data, prev_hash, hash, actor_display_name)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [event.incidentId, event.seq, event.type, event.at, event.actor?.id ?? null, event.actor?.name ?? null, JSON.stringify(event.data), event.prevHash, event.hash, event.actor?.displayName ?? null],
   );
   // pg_notify is delivered at commit (never on rollback) to every node's live feed (server/live/cross-node.ts).
   await tx.query(
@@ -129,7 +144,7 @@ export async function appendEvents(tx: Queryable, inputs: EventInput[]): Promise
       seq: head.seq + 1,
       type: input.type,
       at,
-      actor: input.actor,
+      actor: storedActor(input.actor),
       data: JSON.parse(JSON.stringify(input.data)) as Record<string, unknown>,
       prevHash: head.hash,
     };
@@ -139,8 +154,8 @@ export async function appendEvents(tx: Queryable, inputs: EventInput[]): Promise
     return event;
   });
   await tx.query(
-    `INSERT INTO incident_events (incident_id, seq, type, at, actor_id, actor_name, data, prev_hash, hash)
-     SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::uuid[], $6::text[], $7::jsonb[], $8::text[], $9::text[])`,
+    `INSERT INTO incident_events (incident_id, seq, type, at, actor_id, actor_name, data, prev_hash, hash, actor_display_name)
+     SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::uuid[], $6::text[], $7::jsonb[], $8::text[], $9::text[], $10::text[])`,
     [
       events.map((e) => e.incidentId),
       events.map((e) => e.seq),
@@ -151,6 +166,7 @@ export async function appendEvents(tx: Queryable, inputs: EventInput[]): Promise
       events.map((e) => JSON.stringify(e.data)),
       events.map((e) => e.prevHash),
       events.map((e) => e.hash),
+      events.map((e) => e.actor?.displayName ?? null),
     ],
   );
   const newHeads = [...heads.entries()];

@@ -11,7 +11,7 @@ import { RESPONSE_LEVEL_LABELS, levelSeverity, type IncidentMode, type ResponseL
 import type { Area, Plan } from '../../shared/plan.js';
 import { EVENT_TYPES } from '../../shared/events.js';
 import type { IncidentView } from '../../shared/incidents.js';
-import { appendEvent, genesisHash, type EventActor, type IncidentEventBus } from './event-log.js';
+import { appendEvent, eventActorOf, genesisHash, type IncidentEventBus } from './event-log.js';
 
 interface IncidentRow {
   id: string;
@@ -69,7 +69,7 @@ export function publicView(record: IncidentRecord): IncidentView {
 /** Names only the id the caller gave: an invisible incident is reported exactly like a missing one. */
 export const incidentNotFound = (id: string) => new AppError('not_found', `incident ${id} not found`, { incidentId: id });
 
-const actorRef = (a: Actor): EventActor => ({ id: a.userId, name: a.username });
+const actorRef = eventActorOf;
 
 export interface ActivateInput {
   planId: string;

@@ -1,11 +1,11 @@
 import type { Queryable } from '../db/database.js';
 import { authorize, type Actor } from '../auth/policy.js';
-import type { EventActor } from '../incidents/event-log.js';
+import { eventActorOf } from '../incidents/event-log.js';
 import { incidentNotFound } from '../incidents/incidents.js';
 import type { IncidentMode } from '../../shared/labels.js';
 import { UUID } from '../http/validate.js';
 
-export const eventActor = (a: Actor): EventActor => ({ id: a.userId, name: a.username });
+export const eventActor = eventActorOf;
 
 export interface IncidentHead {
   id: string;

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { withTransaction, type Database, type Queryable } from '../db/database.js';
 import { authorize, type Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
-import { appendEvent, type EventActor, type IncidentEventBus } from '../incidents/event-log.js';
+import { appendEvent, eventActorOf, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import { draftInputSchema, editInputSchema, warningFieldsSchema, type CapMsgType, type WarningFields, type WarningView } from '../../shared/warnings.js';
@@ -17,7 +17,7 @@ import { findWarning, toView, warningNotFound, type WarningRow } from './store.j
 import type { ExerciseSinks } from './exercise-sinks.js';
 import { parseInput } from '../http/validate.js';
 
-const actorRef = (a: Actor): EventActor => ({ id: a.userId, name: a.username });
+const actorRef = eventActorOf;
 
 export type DraftInput = z.infer<typeof draftInputSchema>;
 export type EditInput = z.infer<typeof editInputSchema>;

@@ -36,7 +36,7 @@ export function TimelinePanel(props: { events: IncidentEvent[] }) {
       <ol class="timeline" data-testid="timeline" tabIndex={0} aria-label={t('时间线', 'Timeline')}>
         {shown.map((e) => (
           <li key={e.seq} data-type={e.type}>
-            <time>{formatTime(e.at)}</time> <span class="who">{e.actor?.name ?? t('系统', 'system')}</span> <span>{describeEvent(e)}</span>
+            <time>{formatTime(e.at)}</time> <span class="who">{e.actor ? (e.actor.displayName ?? e.actor.name) : t('系统', 'system')}</span> <span>{describeEvent(e)}</span>
           </li>
         ))}
       </ol>
