@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { ADMIN_PASSWORD, startTestServer, type TestServer } from './helpers/server.js';
 import { collectErrors, DESKTOP, launchBrowser, loginThroughForm, PHONE, screenshot, type Browser } from './helpers/browser.js';
 
 /**
@@ -60,5 +60,40 @@ describe('revocation in the browser', () => {
     expect(errors).toEqual([]);
     await hq.close();
     await phone.close();
+  });
+
+  it('a commander disables a user from the Users page; the board and phone of that user return to the login screen within 5 s', async () => {
+    const user = { username: 'ui.disabled', password: 'password-123' };
+    const made = await srv.admin.post('/api/users', { ...user, role: 'field', teamId: 'T-D02', displayName: '界面停用' });
+    expect(made.status).toBe(201);
+    const adminCtx = await browser.newContext(DESKTOP);
+    const hq = await browser.newContext(DESKTOP);
+    const phone = await browser.newContext(PHONE);
+    const [admin, board, field] = [await adminCtx.newPage(), await hq.newPage(), await phone.newPage()];
+    const errors = [...collectErrors(admin), ...collectErrors(board), ...collectErrors(field)];
+    const incidentId = (await srv.admin.post('/api/incidents', { planId: 'heavy-snow', level: 'IV', mode: 'actual' })).body.incident.id as string;
+    await loginThroughForm(board, srv.url + '/', user.username, user.password);
+    await board.locator('a[href^="#/incidents/"]').first().waitFor();
+    await board.goto(`${srv.url}/#/incidents/${incidentId}`);
+    await board.locator('[data-panel=checklist] tr.item').first().waitFor();
+    await loginThroughForm(field, srv.url + '/field', user.username, user.password);
+    await field.getByRole('tab', { name: '检查单' }).click();
+    await field.getByTestId('checklist-sync').filter({ hasText: '已同步' }).waitFor();
+
+    await loginThroughForm(admin, srv.url + '/', 'admin', ADMIN_PASSWORD);
+    await admin.getByTestId('nav-users').click();
+    const row = admin.locator(`tr[data-user="${user.username}"]`);
+    await row.waitFor();
+    expect(await row.getByTestId('user-status').textContent()).toBe('正常');
+    await screenshot(admin, 'users-page');
+    const clickedAt = Date.now();
+    await row.getByTestId('toggle-disabled').click();
+    await Promise.all([board.locator('input[name=password]').waitFor({ timeout: 5_000 }), field.locator('input[name=password]').waitFor({ timeout: 5_000 })]);
+    expect(Date.now() - clickedAt).toBeLessThan(5_000);
+    await expect.poll(() => row.getByTestId('user-status').textContent()).toBe('已停用');
+    // And the account stays shut: logging in again is refused.
+    expect((await srv.api.post('/api/auth/login', user)).body.error.code).toBe('account_disabled');
+    expect(errors).toEqual([]);
+    await Promise.all([adminCtx.close(), hq.close(), phone.close()]);
   });
 });

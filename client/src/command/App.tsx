@@ -6,6 +6,8 @@ import { useSession } from '../common/session.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
 import { IncidentList } from './IncidentList.js';
 import { Board } from './Board.js';
+import { UsersPage } from './UsersPage.js';
+import { can } from '../../../shared/policy.js';
 
 function useHashRoute(): string {
   const [hash, setHash] = useState(location.hash);
@@ -45,6 +47,11 @@ export function App() {
     <div class="app">
       <nav class="topbar" aria-label={t('导航', 'Navigation')}>
         <a href="#/" class="brand">{t('应急指挥中心', 'Command centre')}</a>
+        {can(session.user, 'user.manage') && (
+          <a href="#/users" class="nav-link" data-testid="nav-users">
+            {t('用户管理', 'Users')}
+          </a>
+        )}
         <span class="spacer" />
         <span class="muted">
           {session.user.displayName} · {ROLE_LABELS[session.user.role][t('zh', 'en') as 'zh' | 'en']}
@@ -57,7 +64,13 @@ export function App() {
           {t('退出', 'Log out')}
         </button>
       </nav>
-      {match ? <Board key={match[1]} incidentId={match[1]!} session={session} wall={wall} /> : <IncidentList session={session} />}
+      {match ? (
+        <Board key={match[1]} incidentId={match[1]!} session={session} wall={wall} />
+      ) : hash.startsWith('#/users') && can(session.user, 'user.manage') ? (
+        <UsersPage session={session} />
+      ) : (
+        <IncidentList session={session} />
+      )}
     </div>
   );
 }

@@ -39,6 +39,7 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
 
 export const get = <T = any>(path: string) => api<T>('GET', path);
 export const post = <T = any>(path: string, body: unknown = {}) => api<T>('POST', path, body);
+export const patch = <T = any>(path: string, body: unknown = {}) => api<T>('PATCH', path, body);
 
 /** A one-use ticket for a WebSocket (the long-lived token stays out of URLs). */
 export async function liveTicket(): Promise<string> {
