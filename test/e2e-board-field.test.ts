@@ -162,7 +162,7 @@ describe('web client end to end', () => {
     const title = (await srv.admin.get(`/api/incidents/${incidentId}`)).body.incident.title as string;
     // What the phone showed before it lost the network (the replayed 出发 has come back from the server).
     await field.getByRole('tab', { name: '任务单' }).click();
-    await expect.poll(() => field.locator('li.order').first().getByTestId('order-status').textContent()).toBe('出发途中');
+    await expect.poll(() => field.locator('li.order').first().getByTestId('order-status').textContent(), { timeout: 20_000 }).toBe('出发途中');
     await phone.setOffline(true);
     await field.reload();
     await field.getByTestId('field-incident').filter({ hasText: title }).waitFor();

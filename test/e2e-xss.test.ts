@@ -154,7 +154,9 @@ describe('no script injection (board, wall screen, field app)', () => {
     await page.locator('[data-panel=checklist] tr.item').first().waitFor();
     lap('checklist');
     await page.locator(`tr[data-item="${itemId}"]`).waitFor();
-    await expect.poll(() => page.locator(`tr[data-item="${itemId}"] input[name=note]`).inputValue()).toBe(P.note);
+    // The board edits in place (inputs); the wall screen shows the values as text.
+    const row = page.locator(`tr[data-item="${itemId}"]`);
+    await expect.poll(async () => ((await row.locator('input[name=note]').count()) ? row.locator('input[name=note]').inputValue() : row.locator('td.note').innerText()), { timeout: 20_000 }).toBe(P.note);
     await page.locator('[data-testid=dispatch-table]').waitFor();
     await page.locator('.board-map canvas').first().waitFor();
     lap('map');

@@ -80,19 +80,46 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
       <main class={`board ${incident.status === 'closed' ? 'closed' : ''}`}>
         <AlertCenter key={incidentId} incidentId={incidentId} events={feed.events} baselineSeq={baselineSeq} overdue={incident.status === 'active' ? overdue : []} />
         <IncidentHeader incident={incident} session={session} onChanged={load} presence={feed.presence} liveConnected={feed.connected} checklistConnected={checklistConnected} />
-        <div class="board-grid">
-          <div class="col">
-            <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
-            <RecommendationsPanel r={resources} />
+        {props.wall ? (
+          // The wall screen: the shared picture at a glance, no desk tools, every panel in view.
+          <div class="wall-grid">
+            <div class="col">
+              <div class="wall-cell" tabIndex={0}>
+                <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
+              </div>
+            </div>
+            <div class="col">
+              <div class="wall-cell" tabIndex={0}>
+                <BoardMap incident={incident} refresh={refresh} />
+              </div>
+              <div class="wall-cell" tabIndex={0}>
+                <DispatchesPanel r={resources} />
+              </div>
+            </div>
+            <div class="col">
+              <div class="wall-cell" tabIndex={0}>
+                <TimelinePanel events={feed.events} />
+              </div>
+              <div class="wall-cell" tabIndex={0}>
+                <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
+              </div>
+            </div>
           </div>
-          <div class="col side">
-            <BoardMap incident={incident} refresh={refresh} />
-            <DispatchesPanel r={resources} />
-            <TimelinePanel events={feed.events} />
-            <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
-            <StockPanel r={resources} />
+        ) : (
+          <div class="board-grid">
+            <div class="col">
+              <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
+              <RecommendationsPanel r={resources} />
+            </div>
+            <div class="col side">
+              <BoardMap incident={incident} refresh={refresh} />
+              <DispatchesPanel r={resources} />
+              <TimelinePanel events={feed.events} />
+              <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
+              <StockPanel r={resources} />
+            </div>
           </div>
-        </div>
+        )}
       </main>
     </>
   );

@@ -86,7 +86,7 @@ export function ChecklistPanel(props: {
                 <table>
                   <tbody>
                     {list.map((item) => (
-                      <ChecklistRow key={item.id} item={item} overdue={isOverdue(item, now)} readOnly={props.readOnly} checklist={checklist} />
+                      <ChecklistRow key={item.id} item={item} lateMinutes={isOverdue(item, now) ? Math.max(1, Math.floor((now - new Date(item.dueAt!).getTime()) / 60000)) : null} readOnly={props.readOnly || props.wall} display={props.wall} checklist={checklist} />
                     ))}
                   </tbody>
                 </table>
@@ -101,8 +101,11 @@ export function ChecklistPanel(props: {
 
 interface RowProps {
   item: ChecklistItem;
-  overdue: boolean;
+  /** Minutes past due, null when not overdue. */
+  lateMinutes: number | null;
   readOnly: boolean;
+  /** The wall screen: values as text, no controls. */
+  display: boolean;
   checklist: ChecklistState;
 }
 
@@ -112,19 +115,38 @@ export class ChecklistRow extends Component<RowProps> {
     const a = this.props.item;
     const b = next.item;
     // Items keep their identity until they change (see useChecklist).
-    return a !== b || this.props.overdue !== next.overdue || this.props.readOnly !== next.readOnly;
+    return a !== b || this.props.lateMinutes !== next.lateMinutes || this.props.readOnly !== next.readOnly || this.props.display !== next.display;
   }
   override render() {
-    const { item, overdue, readOnly, checklist } = this.props;
+    const { item, lateMinutes, readOnly, checklist } = this.props;
+    const overdue = lateMinutes !== null;
     return (
       <tr class={`item status-${item.status} ${overdue ? 'overdue' : ''} ${item.inLevel === false ? 'out-of-level' : ''}`} data-item={item.id}>
         <td class="text">
           {bi({ zh: item.text, en: item.textEn || item.text })}
           <div class="muted small">
-            {t('时限', 'Due')} {formatTime(item.dueAt)} {overdue && <strong class="overdue-tag">{t('已超时', 'OVERDUE')}</strong>}
+            {t('时限', 'Due')} {formatTime(item.dueAt)}{' '}
+            {overdue && <strong class="overdue-tag">{t(`已超时 ${lateMinutes} 分钟`, `OVERDUE by ${lateMinutes} min`)}</strong>}
             {item.inLevel === false && <span class="badge">{t('降级后不适用', 'not in current level')}</span>}
           </div>
         </td>
+        {this.props.display ? (
+          <>
+            <td class="status-text">{bi(STATUS_LABELS[item.status])}</td>
+            <td>{item.assignee}</td>
+            <td class="note">{item.note}</td>
+          </>
+        ) : (
+          this.editors()
+        )}
+      </tr>
+    );
+  }
+
+  private editors() {
+    const { item, readOnly, checklist } = this.props;
+    return (
+      <>
         <td>
           <select aria-label={t('状态', 'Status')} name="status" value={item.status} disabled={readOnly} onChange={(e) => checklist.setStatus(item.id, e.currentTarget.value as ItemStatus)}>
             {ITEM_STATUSES.map((s) => (
@@ -140,7 +162,7 @@ export class ChecklistRow extends Component<RowProps> {
         <td class="note">
           <CommitInput label={t('备注', 'Note')} name="note" value={item.note ?? ''} readOnly={readOnly} onCommit={(v) => checklist.setNote(item.id, v)} />
         </td>
-      </tr>
+      </>
     );
   }
 }
