@@ -88,6 +88,10 @@ describe('web client end to end', () => {
     const order = field.locator('li.order').first();
     await order.waitFor();
     await expect.poll(() => order.getByTestId('order-status').textContent()).toBe('已下达');
+    // The phone names the team as people know it, and navigates to the task site in the phone's map app.
+    await expect.poll(() => field.getByTestId('field-who').textContent()).toContain(candidate.name.zh);
+    expect(await field.getByTestId('field-who').textContent()).not.toContain(teamId);
+    expect(await order.getByTestId('navigate').getAttribute('href')).toMatch(/^geo:41\.\d{6},123\.\d{6}\?q=41\.\d{6},123\.\d{6}\(.+\)$/);
     await screenshot(field, 'field-order');
     await order.getByTestId('order-next').click();
     await order.getByTestId('sync-sent').waitFor();

@@ -56,6 +56,14 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
   const [stale, setStale] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
+  const [teamName, setTeamName] = useState<Bilingual | null>(null);
+  useEffect(() => {
+    if (!session.user.teamId) return;
+    // People know their team as 排涝一队, not T-D07; cached, so it shows offline too.
+    cachedGet<{ team: { name: Bilingual } }>(`/api/teams/${encodeURIComponent(session.user.teamId)}`)
+      .then((r) => setTeamName(r.data.team.name))
+      .catch(() => {});
+  }, [session.user.teamId]);
   const loadDispatches = useCallback(() => {
     if (!session.user.teamId) return;
     cachedGet<{ dispatches: DispatchView[] }>('/api/my/dispatches')
@@ -95,7 +103,11 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
       {mode === 'exercise' && <ExerciseBanner />}
       <header class="field-top">
         <div>
-          <strong>{t('应急现场', 'Field')}</strong> <span class="muted">{session.user.displayName}{session.user.teamId ? ` · ${session.user.teamId}` : ''}</span>
+          <strong>{t('应急现场', 'Field')}</strong>{' '}
+          <span class="muted" data-testid="field-who">
+            {session.user.displayName}
+            {teamName ? ` · ${bi(teamName)}` : ''}
+          </span>
         </div>
         <div class="field-status">
           <span class={`badge ${online && feed.connected ? 'ok' : 'bad'}`} data-testid="net-status">
@@ -167,6 +179,12 @@ const NEXT: Partial<Record<DispatchStatus, { to: DispatchStatus; zh: string; en:
   released: { to: 'returned', zh: '完成（归队）', en: 'Done (back at base)' },
 };
 
+/** A geo: URI (RFC 5870) with a label, which Android and iOS map apps open at the point. */
+export function geoLink(lat: number, lon: number, label: string): string {
+  const at = `${lat.toFixed(6)},${lon.toFixed(6)}`;
+  return `geo:${at}?q=${at}(${encodeURIComponent(label)})`;
+}
+
 function Orders(props: { dispatches: DispatchView[]; outbox: OutboxEntry[] }) {
   if (props.dispatches.length === 0) return <p class="muted">{t('暂无任务单', 'No dispatch orders')}</p>;
   return (
@@ -187,6 +205,12 @@ function Orders(props: { dispatches: DispatchView[]; outbox: OutboxEntry[] }) {
             <p class="muted small">
               {d.location.address ?? `${d.location.lat.toFixed(4)}, ${d.location.lon.toFixed(4)}`} · {t('联系人', 'Contact')} {d.contact.name}{' '}
               <a href={`tel:${d.contact.phone}`}>{d.contact.phone}</a> · {t('下达', 'issued')} {formatTime(d.createdAt)}
+            </p>
+            <p>
+              {/* geo: opens the phone's own map app (高德、百度、系统地图) with the task site, no network map needed here. */}
+              <a class="navigate" data-testid="navigate" href={geoLink(d.location.lat, d.location.lon, d.location.address ?? d.incidentTitle)}>
+                {t('导航到任务地点', 'Navigate to the task site')}
+              </a>
             </p>
             <div class="order-actions">
               {next && (
