@@ -163,3 +163,70 @@ describe('live checklist storage after database errors', () => {
     expect(failures).toEqual([]);
   }, 120_000);
 });
+
+describe('what a room guarantees after each kind of failure', () => {
+  const sql = (text: string) => s.server.context.db.pool.query(text);
+  const note = (c: YClient, itemId: string) => String(c.item(itemId)?.get(F.note) ?? '');
+  const storedNote = async (incidentId: string, itemId: string) => {
+    const doc = await readStoredDoc(s.server.context.db.pool, incidentId);
+    const text = String(doc.getArray<Y.Map<any>>(CHECKLIST_ARRAY).toArray().find((m) => m.get(F.id) === itemId)?.get(F.note) ?? '');
+    doc.destroy();
+    return text;
+  };
+
+  it('write error: the edit is neither relayed nor served to a new client until it is stored; the writer resends it', async () => {
+    const id = await activate('III');
+    const a = client(id);
+    const b = client(id);
+    await Promise.all([synced(a), synced(b)]);
+    await soon(() => a.items().length > 0 && b.items().length === a.items().length, 'seeded');
+    const itemId = a.items().get(0).get(F.id) as string;
+    // A constraint no new row satisfies: every write of an update fails from now on.
+    await sql('ALTER TABLE checklist_updates ADD CONSTRAINT refuse_for_test CHECK (false) NOT VALID');
+    try {
+      (a.item(itemId)!.get(F.note) as Y.Text).insert(0, '[unstored]');
+      await soon(() => a.closes.some((e) => e.code === 1011), 'the writer is closed with the retryable 1011');
+      const late = client(id);
+      await soon(() => late.provider.synced && late.items().length > 0, 'a new client syncs while writes fail');
+      expect(note(late, itemId)).not.toContain('[unstored]');
+      expect(note(b, itemId)).not.toContain('[unstored]');
+      expect(await storedNote(id, itemId)).not.toContain('[unstored]');
+    } finally {
+      await sql('ALTER TABLE checklist_updates DROP CONSTRAINT refuse_for_test');
+    }
+    // The writer reconnects by itself and sends the edit again; now it is stored and relayed.
+    await soon(() => note(b, itemId).includes('[unstored]'), 'the resent edit is relayed once stored');
+    expect(await storedNote(id, itemId)).toContain('[unstored]');
+  }, 120_000);
+
+  it('load error: refused with the retryable 1011, and the next connection loads the room afresh', async () => {
+    const id = await activate('III');
+    await sql('ALTER TABLE checklist_docs RENAME TO checklist_docs_away');
+    let c: YClient;
+    try {
+      c = client(id);
+      await soon(() => c.closes.filter((e) => e.code === 1011).length >= 2, 'the load fails, retryably, more than once');
+      expect(c.provider.synced).toBe(false);
+    } finally {
+      await sql('ALTER TABLE checklist_docs_away RENAME TO checklist_docs');
+    }
+    await soon(() => c.provider.synced && c.items().length > 0, 'the room loads once the database works');
+  }, 120_000);
+
+  it('reconciliation error on an open room: its clients are sent to reload it, and it gets the new level once the database works', async () => {
+    const id = await activate('IV');
+    const a = client(id);
+    await synced(a);
+    await soon(() => a.items().length > 0, 'seeded');
+    const atIV = a.items().length;
+    await sql(`ALTER TABLE checklist_docs ADD CONSTRAINT refuse_level_ii_for_test CHECK (reconciled_level IS DISTINCT FROM 'II') NOT VALID`);
+    try {
+      expect((await s.admin.post(`/api/incidents/${id}/level`, { level: 'II' })).status).toBe(200);
+      await soon(() => a.closes.some((e) => e.code === 1011), 'the room is reset after the failed reconciliation');
+      expect(a.items().length).toBe(atIV);
+    } finally {
+      await sql('ALTER TABLE checklist_docs DROP CONSTRAINT refuse_level_ii_for_test');
+    }
+    await soon(() => a.provider.synced && a.items().length > atIV, 'the reloaded room has the level II items');
+  }, 120_000);
+});

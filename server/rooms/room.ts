@@ -285,4 +285,12 @@ export class Room {
   private release(code: number, reason: string): void {
     if (!this.destroyed) this.onRelease(this, { code, reason });
   }
+
+  /**
+   * Drops the room because its in-memory state is in doubt (it may lack what is stored): every
+   * client is closed with `code` (retryable) and resyncs against a room loaded afresh.
+   */
+  reset(code: number, reason: string): void {
+    this.release(code, reason);
+  }
 }
