@@ -3,9 +3,12 @@
  * room after a storage error never holds on to state it could not store.
  */
 import * as Y from 'yjs';
+import WebSocket from 'ws';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRestartableServer, type RestartableServer } from './helpers/restartable-server.js';
-import { connectClient, synced, waitFor, type YClient } from './rooms-helpers.js';
+import { connectClient, synced, waitFor, yjsOrigin, type YClient } from './rooms-helpers.js';
 import { readStoredDoc } from '../server/rooms/doc-store.js';
 import { CHECKLIST_ARRAY, ITEM_FIELDS as F } from '../shared/checklist.js';
 
@@ -229,4 +232,44 @@ describe('what a room guarantees after each kind of failure', () => {
     }
     await soon(() => a.provider.synced && a.items().length > atIV, 'the reloaded room has the level II items');
   }, 120_000);
+});
+
+describe('initial sync before live updates', () => {
+  it('a client gets no relayed update before the answer to its sync step 1 (it could build on content the client lacks)', async () => {
+    const id = await activate('III');
+    const a = client(id);
+    const b = client(id);
+    await Promise.all([synced(a), synced(b)]);
+    await soon(() => a.items().length > 0 && b.items().length === a.items().length, 'seeded');
+    const ws = new WebSocket(`${yjsOrigin(s.url)}/${id}?token=${s.admin.token}`);
+    const syncTypes: number[] = [];
+    const step2s: Uint8Array[] = [];
+    ws.on('message', (data: Buffer) => {
+      const d = decoding.createDecoder(new Uint8Array(data));
+      if (decoding.readVarUint(d) !== 0) return; // awareness
+      const type = decoding.readVarUint(d);
+      syncTypes.push(type);
+      if (type === 1) step2s.push(decoding.readVarUint8Array(d));
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    await soon(() => syncTypes.includes(0), "the server's sync step 1");
+    const itemId = a.items().get(0).get(F.id) as string;
+    (a.item(itemId)!.get(F.note) as Y.Text).insert(0, '[live]');
+    await soon(() => String(b.item(itemId)?.get(F.note)).includes('[live]'), 'relayed to a synced client');
+    expect(syncTypes.filter((t) => t === 2)).toEqual([]);
+    // Sync step 1 with an empty state vector: the answer carries everything, the edit included.
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, 0);
+    encoding.writeVarUint(e, 0);
+    encoding.writeVarUint8Array(e, Y.encodeStateVector(new Y.Doc()));
+    ws.send(encoding.toUint8Array(e));
+    await soon(() => step2s.length > 0, 'sync step 2');
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, step2s[0]!);
+    expect(JSON.stringify(doc.getArray(CHECKLIST_ARRAY).toJSON())).toContain('[live]');
+    // From now on it is live.
+    (a.item(itemId)!.get(F.note) as Y.Text).insert(0, '[after]');
+    await soon(() => syncTypes.includes(2), 'a relayed update after the answer');
+    ws.close();
+  }, 60_000);
 });

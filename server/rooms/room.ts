@@ -170,7 +170,13 @@ export class Room {
   private async answerSyncStep1(conn: Connection, stateVector: Uint8Array): Promise<void> {
     // Encode only from stored state: wait out a batch that is being written.
     await this.settled();
-    if (!this.destroyed && this.conns.has(conn)) conn.send(encodeSyncStep2(this.doc, stateVector));
+    if (!this.destroyed && this.conns.has(conn)) {
+      conn.send(encodeSyncStep2(this.doc, stateVector));
+      // Relays start only now: an update relayed before this answer could build on content the
+      // client does not have yet, and it would apply the update's deletes and park the rest
+      // (an item seen without a status). Everything applied so far is in the answer.
+      conn.synced = true;
+    }
   }
 
   /** Starts a batch now when none is being written; otherwise the update joins the next one. */
@@ -246,7 +252,7 @@ export class Room {
       if (this.destroyed) return;
       for (const { update, origin } of updates) {
         const message = encodeUpdate(update);
-        for (const conn of this.conns) if (conn !== origin) conn.send(message);
+        for (const conn of this.conns) if (conn !== origin && conn.synced) conn.send(message);
       }
     }
     if (rejected.size > 0) {
@@ -259,7 +265,7 @@ export class Room {
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown) => {
     if (origin === STORED_ORIGIN) {
       const message = encodeUpdate(update);
-      for (const conn of this.conns) conn.send(message);
+      for (const conn of this.conns) if (conn.synced) conn.send(message);
     } else if (this.batch && origin !== SERVER_ORIGIN) {
       this.batch.updates.push({ update, origin: origin as Connection });
     }
