@@ -287,8 +287,10 @@ export async function runRoomSoak(opts: SoakOptions): Promise<SoakReport> {
   stopping = true;
   const editsSent = [...writers, ...retired].reduce((n, w) => n + w.sent, 0);
   // Let the writers hand in what they still hold, then kill the server one last time.
-  await until(() => writers.every((w) => w.client.provider.synced && w.client.provider.wsconnected), 60_000);
-  await until(() => new Set(writers.map((w) => checklistJson(w.client))).size === 1, 60_000, 200);
+  const settling = Date.now();
+  const connected = await until(() => writers.every((w) => w.client.provider.synced && w.client.provider.wsconnected), 60_000);
+  const agreed = await until(() => new Set(writers.map((w) => checklistJson(w.client))).size === 1, 60_000, 200);
+  log(`writers settled in ${Date.now() - settling} ms (all connected: ${connected}, all equal: ${agreed})`);
   const relayedBeforeKill = [...relayed];
   await restart('SIGKILL');
   count('server SIGKILL + restart');
@@ -303,11 +305,13 @@ export async function runRoomSoak(opts: SoakOptions): Promise<SoakReport> {
     if (typeof status !== 'string' || !STATUSES.includes(status)) invalidItems.push({ id: item.get(F.id), status: status ?? null });
   }
   const lostRelayedEdits = relayedBeforeKill.filter((t) => !freshTokens.has(t));
+  const converging = Date.now();
   const converged = await until(() => {
     const states = new Set([fresh, ...writers.map((w) => w.client)].map(checklistJson));
     return states.size === 1 && writers.every((w) => w.client.provider.synced);
   }, 90_000, 200);
 
+  log(`after the final restart: ${converged ? 'converged' : 'not converged'} in ${Date.now() - converging} ms`);
   const report: SoakReport = {
     database: realPostgres ? 'postgresql' : 'pglite',
     durationMs: Date.now() - started,
