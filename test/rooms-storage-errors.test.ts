@@ -167,6 +167,21 @@ describe('live checklist storage after database errors', () => {
   }, 120_000);
 });
 
+describe('a database connection that breaks', () => {
+  it('breaking while a client is checked out (between two queries of a transaction) does not crash the server', async () => {
+    const pool = s.server.context.db.pool;
+    const held = await pool.connect();
+    const ended = new Promise((resolve) => held.once('end', resolve));
+    // What a killed backend or a dropped socket does: the connection ends under the client.
+    (held as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    await ended;
+    await expect(held.query('SELECT 1')).rejects.toThrow();
+    held.release();
+    expect((await pool.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    expect((await s.admin.get('/api/incidents')).status).toBe(200);
+  }, 60_000);
+});
+
 describe('what a room guarantees after each kind of failure', () => {
   const sql = (text: string) => s.server.context.db.pool.query(text);
   const note = (c: YClient, itemId: string) => String(c.item(itemId)?.get(F.note) ?? '');

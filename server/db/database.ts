@@ -31,6 +31,7 @@ export async function openDatabase(opts: {
   if (opts.databaseUrl) {
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize, maxUses });
     pool.on('error', (err) => opts.log.error({ err }, 'idle database client error'));
+    survivesConnectionErrors(pool, opts.log);
     await pool.query('SELECT 1');
     return { pool, embedded: false, url: opts.databaseUrl, close: () => pool.end() };
   }
@@ -41,6 +42,7 @@ export async function openDatabase(opts: {
   const pool = new pg.Pool({ connectionString: embedded.url, max: 1, idleTimeoutMillis: 0, maxUses });
   keepClientsOnSqlErrors(pool);
   pool.on('error', (err) => opts.log.error({ err }, 'idle database client error'));
+  survivesConnectionErrors(pool, opts.log);
   await pool.query('SELECT 1');
   return {
     pool,
@@ -51,6 +53,18 @@ export async function openDatabase(opts: {
       await embedded.close();
     },
   };
+}
+
+/**
+ * A checked-out client has no 'error' listener of the pool's, and pg emits 'error' when the
+ * connection breaks (e.g. `pg_terminate_backend`, a failover) even between two queries of a
+ * transaction: unheard, that event crashed the process. The failure still reaches whoever runs
+ * the next query on the client, and the pool drops a broken client when it is released.
+ */
+function survivesConnectionErrors(pool: pg.Pool, log: Logger): void {
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log.warn({ err: err.message }, 'database connection lost'));
+  });
 }
 
 /**

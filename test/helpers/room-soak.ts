@@ -52,6 +52,8 @@ export interface SoakReport {
   /** Times a writer saw an item left without a valid status during the run (healed later or not). */
   statusGaps: { id: unknown; status: unknown }[];
   converged: boolean;
+  /** Warnings and errors the server logged, by message. */
+  serverComplaints: Record<string, number>;
   /** Item count of the stored doc after the final restart. */
   items: number;
 }
@@ -199,9 +201,25 @@ export async function runRoomSoak(opts: SoakOptions): Promise<SoakReport> {
   const started = Date.now();
   const running = () => !stopping && Date.now() - started < opts.durationMs;
 
+  /** Warnings and errors the server logged, by message (what the faults made it say). */
+  const serverComplaints: Record<string, number> = {};
+  const collectComplaints = (output: string) => {
+    for (const line of output.split('\n')) {
+      // A crash prints its error outside the JSON log.
+      if (/^\s*(\w*Error|Uncaught|node:)/.test(line)) serverComplaints[`stderr: ${line.trim().slice(0, 160)}`] = (serverComplaints[`stderr: ${line.trim().slice(0, 160)}`] ?? 0) + 1;
+      if (!line.startsWith('{')) continue;
+      try {
+        const entry = JSON.parse(line) as { level?: number; msg?: string };
+        if ((entry.level ?? 0) >= 40 && entry.msg) serverComplaints[entry.msg] = (serverComplaints[entry.msg] ?? 0) + 1;
+      } catch {
+        // not a log line
+      }
+    }
+  };
   const restart = async (signal: NodeJS.Signals) => {
     serverDown = true;
     await server.kill(signal);
+    collectComplaints(server.output());
     server = await spawnServer(env, 120_000);
     restarts++;
     admin = await new Api(server.url).login('admin', ADMIN_PASSWORD);
@@ -291,6 +309,12 @@ export async function runRoomSoak(opts: SoakOptions): Promise<SoakReport> {
   const connected = await until(() => writers.every((w) => w.client.provider.synced && w.client.provider.wsconnected), 60_000);
   const agreed = await until(() => new Set(writers.map((w) => checklistJson(w.client))).size === 1, 60_000, 200);
   log(`writers settled in ${Date.now() - settling} ms (all connected: ${connected}, all equal: ${agreed})`);
+  if (!connected) {
+    for (const w of writers) {
+      const p = w.client.provider;
+      log(`  writer ${w.index}: connected ${p.wsconnected}, synced ${p.synced}, last closes ${JSON.stringify(w.client.closes.slice(-3))}`);
+    }
+  }
   const relayedBeforeKill = [...relayed];
   await restart('SIGKILL');
   count('server SIGKILL + restart');
@@ -326,12 +350,15 @@ export async function runRoomSoak(opts: SoakOptions): Promise<SoakReport> {
     invalidItems,
     statusGaps,
     converged,
+    serverComplaints: {},
     items: fresh.items().length,
   };
   fresh.destroy();
   for (const w of [...writers, ...retired]) w.client.destroy();
   await pgAdmin?.end();
   await server.kill('SIGTERM');
+  collectComplaints(server.output());
+  report.serverComplaints = serverComplaints;
   await rm(dataDir, { recursive: true, force: true });
   return report;
 }
@@ -354,5 +381,7 @@ export function formatSoakReport(r: SoakReport): string {
     `status gaps seen:     ${r.statusGaps.length}${r.statusGaps.length ? ` (${JSON.stringify(r.statusGaps.slice(0, 5))})` : ''}`,
     `items:                ${r.items}`,
     `converged:            ${r.converged ? 'yes' : 'no'}`,
+    `server warnings/errors:`,
+    ...Object.entries(r.serverComplaints).map(([msg, n]) => `  ${msg}: ${n}`),
   ].join('\n');
 }
