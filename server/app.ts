@@ -68,7 +68,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const startedAt = new Date();
   const plans = await PlanLibrary.load(config.plansDir);
   const organisation = await readOrganisationSeed(config.organisationFile);
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: config.DB_POOL_SIZE, log });
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: config.DB_POOL_SIZE, clientMaxUses: config.DB_CLIENT_MAX_USES, log });
   try {
     await migrate(db.pool, log);
     await seedOrganisationIfEmpty(db.pool, organisation, log);

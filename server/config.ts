@@ -43,6 +43,8 @@ const envSchema = z.object({
   TIMEZONE: z.string().min(1).default('Asia/Shanghai'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  // Replace each pooled connection after this many checkouts (0: never); the soak sets it to force replacements.
+  DB_CLIENT_MAX_USES: z.coerce.number().int().min(0).default(0),
   TRUST_PROXY: bool.default(false),
   // Live checklist (Yjs) rooms.
   YJS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),

@@ -23,17 +23,26 @@ export async function openDatabase(opts: {
   databaseUrl?: string;
   dataDir: string;
   poolSize: number;
+  /** Replace a pooled connection after this many checkouts (0: never). */
+  clientMaxUses?: number;
   log: Logger;
 }): Promise<Database> {
+  const maxUses = opts.clientMaxUses || undefined;
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize });
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize, maxUses });
     pool.on('error', (err) => opts.log.error({ err }, 'idle database client error'));
+    survivesConnectionErrors(pool, opts.log);
     await pool.query('SELECT 1');
     return { pool, embedded: false, url: opts.databaseUrl, close: () => pool.end() };
   }
   const embedded = await startEmbeddedPostgres(opts.dataDir);
-  const pool = new pg.Pool({ connectionString: embedded.url, max: 1 });
+  // PGlite has one session behind every connection, so a replaced client gains nothing and
+  // each replacement is a chance to race the old connection: keep the one client for good
+  // (no idle timeout, kept after SQL errors) and replace it only when its connection broke.
+  const pool = new pg.Pool({ connectionString: embedded.url, max: 1, idleTimeoutMillis: 0, maxUses });
+  keepClientsOnSqlErrors(pool);
   pool.on('error', (err) => opts.log.error({ err }, 'idle database client error'));
+  survivesConnectionErrors(pool, opts.log);
   await pool.query('SELECT 1');
   return {
     pool,
@@ -44,6 +53,35 @@ export async function openDatabase(opts: {
       await embedded.close();
     },
   };
+}
+
+/**
+ * A checked-out client has no 'error' listener of the pool's, and pg emits 'error' when the
+ * connection breaks (e.g. `pg_terminate_backend`, a failover) even between two queries of a
+ * transaction: unheard, that event crashed the process. The failure still reaches whoever runs
+ * the next query on the client, and the pool drops a broken client when it is released.
+ */
+function survivesConnectionErrors(pool: pg.Pool, log: Logger): void {
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log.warn({ err: err.message }, 'database connection lost'));
+  });
+}
+
+/**
+ * pg-pool's own `query` discards the client after any error, even a constraint violation that
+ * leaves the connection perfectly usable. Here a client goes back to the pool after an SQL
+ * error; the pool still drops one whose connection broke (it checks that on release).
+ */
+function keepClientsOnSqlErrors(pool: pg.Pool): void {
+  const query = async (config: string | pg.QueryConfig, values?: unknown[]) => {
+    const client = await pool.connect();
+    try {
+      return await client.query(config, values);
+    } finally {
+      client.release();
+    }
+  };
+  pool.query = query as unknown as pg.Pool['query'];
 }
 
 /**

@@ -8,6 +8,8 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export class Connection {
   /** Awareness client ids this connection has announced; removed when it leaves. */
   readonly awarenessIds = new Set<number>();
+  /** True once the server answered the client's sync step 1: only then are live updates relayed to it. */
+  synced = false;
   /** Cleared at each liveness ping, set again by the pong. */
   alive = true;
   /** The account's display name, stamped into its awareness states (the token carries only the username). */

@@ -25,12 +25,13 @@ export async function insertUpdates(db: Queryable, updates: StoredUpdate[], noti
   if (updates.length === 0) return;
   const values = [updates.map((u) => u.incidentId), updates.map((u) => Buffer.from(u.update.buffer, u.update.byteOffset, u.update.byteLength))];
   if (!notifyAs) {
-    // Prepared once per connection: this statement runs for every tick with edits.
-    await db.query({ name: 'checklist_insert_updates', text: 'INSERT INTO checklist_updates (incident_id, update) SELECT * FROM unnest($1::uuid[], $2::bytea[])', values });
+    // Unnamed statements only: on embedded PGlite every pool client shares one session, so a
+    // named statement outlives the client that prepared it and its replacement's PREPARE of the
+    // same name fails (42P05) for as long as the process runs.
+    await db.query({ text: 'INSERT INTO checklist_updates (incident_id, update) SELECT * FROM unnest($1::uuid[], $2::bytea[])', values });
     return;
   }
   await db.query({
-    name: 'checklist_insert_updates_notify',
     text: `WITH inserted AS (
              INSERT INTO checklist_updates (incident_id, update) SELECT * FROM unnest($1::uuid[], $2::bytea[]) RETURNING id, incident_id
            )

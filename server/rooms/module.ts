@@ -152,7 +152,16 @@ export class RoomsModule implements Module {
 
   /** Seeds or reconciles an incident's checklist with its current level (idempotent). */
   async reconcile(incidentId: string): Promise<void> {
-    const result = await loadReconciled(this.ctx.db.pool, this.ctx.incidents, incidentId, this.nodeId);
+    let result;
+    try {
+      result = await loadReconciled(this.ctx.db.pool, this.ctx.incidents, incidentId, this.nodeId);
+    } catch (err) {
+      // Nothing of it was stored or applied, but a room left open would lack the new level's
+      // items until its last client leaves: reload it, so the reconnecting clients' load
+      // reconciles again (and keeps failing, retryably, while the database does).
+      this.resetRoom(incidentId, 'the checklist could not follow the incident change; reconnect');
+      throw err;
+    }
     if (!result) return;
     result.doc.destroy();
     const room = this.entries.get(incidentId)?.room;
@@ -379,8 +388,17 @@ export class RoomsModule implements Module {
       if (room.isDestroyed) return;
       for (const update of updates) room.applyStored(update);
     } catch (err) {
-      this.ctx.log.error({ err, incidentId: room.incidentId }, 'pulling checklist updates of another node failed');
+      // The room would stay behind what is stored (and Yjs would park later updates that build
+      // on the missed ones): reload it from the database instead.
+      this.ctx.log.error({ err, incidentId: room.incidentId }, 'pulling checklist updates of another node failed; reloading the room');
+      if (!room.isDestroyed) room.reset(YJS_CLOSE_CODES.storageFailed, 'the checklist fell behind the database; reconnect');
     }
+  }
+
+  /** Drops a loaded room (its clients reconnect with a retryable code and load it again). */
+  private resetRoom(incidentId: string, reason: string): void {
+    const room = this.entries.get(incidentId)?.room;
+    if (room && !room.isDestroyed) room.reset(YJS_CLOSE_CODES.storageFailed, reason);
   }
 
   private async refreshIncident(room: Room): Promise<void> {

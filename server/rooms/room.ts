@@ -264,7 +264,13 @@ export class Room {
   private async answerSyncStep1(conn: Connection, stateVector: Uint8Array): Promise<void> {
     // Encode only from stored state: wait out a batch that is being written.
     await this.settled();
-    if (!this.destroyed && this.conns.has(conn)) conn.send(encodeSyncStep2(this.doc, stateVector));
+    if (!this.destroyed && this.conns.has(conn)) {
+      conn.send(encodeSyncStep2(this.doc, stateVector));
+      // Relays start only now: an update relayed before this answer could build on content the
+      // client does not have yet, and it would apply the update's deletes and park the rest
+      // (an item seen without a status). Everything applied so far is in the answer.
+      conn.synced = true;
+    }
   }
 
   /** Starts a batch now when none is being written; otherwise the update joins the next one. */
@@ -348,7 +354,7 @@ export class Room {
       if (this.destroyed) return;
       for (const { update, origin } of updates) {
         const message = encodeUpdate(update);
-        for (const conn of this.conns) if (conn !== origin) conn.send(message);
+        for (const conn of this.conns) if (conn !== origin && conn.synced) conn.send(message);
       }
     }
     if (rejected.size > 0) {
@@ -379,7 +385,7 @@ export class Room {
     this.docBytesBound += update.length;
     if (origin === STORED_ORIGIN) {
       const message = encodeUpdate(update);
-      for (const conn of this.conns) conn.send(message);
+      for (const conn of this.conns) if (conn.synced) conn.send(message);
     } else if (this.batch && origin !== SERVER_ORIGIN) {
       this.batch.updates.push({ update, origin: origin as Connection });
     }
@@ -404,5 +410,13 @@ export class Room {
 
   private release(code: number, reason: string): void {
     if (!this.destroyed) this.onRelease(this, { code, reason });
+  }
+
+  /**
+   * Drops the room because its in-memory state is in doubt (it may lack what is stored): every
+   * client is closed with `code` (retryable) and resyncs against a room loaded afresh.
+   */
+  reset(code: number, reason: string): void {
+    this.release(code, reason);
   }
 }
