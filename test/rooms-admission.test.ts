@@ -184,3 +184,33 @@ function deleteOnlyUpdate(client: number, clock: number, len: number): Uint8Arra
   varUint(len);
   return Uint8Array.from(bytes);
 }
+
+describe('edits that arrive before the sync answer', () => {
+  it("an edit made on reconnect, before the client answered the server's sync step 1, waits for that answer instead of being refused", async () => {
+    // The stock provider sends a new edit the moment the socket opens; the offline edit it builds on
+    // travels in the client's sync step 2, which comes later. Refusing it (4422 is permanent) would
+    // abandon everything the phone had not sent.
+    const incidentId = await activate();
+    const phone = connectClient(t.url, incidentId, t.admin.token!);
+    yClients.push(phone);
+    await synced(phone);
+    const first = phone.items().get(0);
+    const second = phone.items().get(1);
+    phone.provider.disconnect();
+    first.set('status', 'doing'); // offline
+    const onStatus = ({ status }: { status: string }) => {
+      if (status !== 'connected') return;
+      phone.provider.off('status', onStatus);
+      first.set('status', 'done'); // builds on the offline edit, sent before the sync answer
+      second.set('assignee', '王芳');
+    };
+    phone.provider.on('status', onStatus);
+    phone.provider.connect();
+    await waitFor(async () => {
+      const items = await storedItems(incidentId);
+      return items[0]?.status === 'done' && items[1]?.assignee === '王芳';
+    }, 'both edits stored', 20_000);
+    expect(phone.closes.map((c) => c.code)).not.toContain(YJS_CLOSE_CODES.updateRefused);
+    expect(phone.provider.wsconnected).toBe(true);
+  });
+});

@@ -1,6 +1,7 @@
 /** One y-websocket client in a room: its socket, who it is and what it may do. */
 import { WebSocket } from 'ws';
 import type { Actor } from '../auth/policy.js';
+import type { DecodedUpdate } from './protocol.js';
 
 /** A client that lets this much pile up unsent is too slow to keep; it reconnects and resyncs. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
@@ -16,6 +17,14 @@ export class Connection {
   displayName: string;
   /** Set once one of its updates was refused: everything it sends afterwards is dropped unapplied. */
   refused = false;
+  /** Set once its answer to the server's sync step 1 has been applied. */
+  syncReplied = false;
+  /**
+   * Updates that build on content this client has not sent yet, received before its sync answer:
+   * the stock client sends an edit the moment the socket opens, while the offline edits it builds on
+   * travel in the sync answer that follows. Retried right after that answer.
+   */
+  readonly held: { update: Uint8Array; decoded: DecodedUpdate }[] = [];
   private toldReadOnly = false;
 
   constructor(

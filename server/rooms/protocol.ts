@@ -19,7 +19,7 @@ export const MESSAGE_QUERY_AWARENESS = 3;
 export type ClientMessage =
   | { kind: 'syncStep1'; stateVector: Uint8Array }
   /** Sync step 2 and update carry the same payload: a Yjs update (decoded once, here). */
-  | { kind: 'update'; update: Uint8Array; decoded: DecodedUpdate }
+  | { kind: 'update'; update: Uint8Array; decoded: DecodedUpdate; /** The client's answer to the server's sync step 1. */ syncReply: boolean }
   | { kind: 'awareness'; update: Uint8Array; entries: AwarenessEntry[] }
   | { kind: 'queryAwareness' }
   /** An auth message from a client (the protocol defines only the server's permission-denied): ignored like the reference server does. */
@@ -56,7 +56,7 @@ export function decodeClientMessage(data: Uint8Array): ClientMessage {
           return { kind: 'syncStep1', stateVector: payload };
         }
         if (syncType === syncProtocol.messageYjsSyncStep2 || syncType === syncProtocol.messageYjsUpdate) {
-          return { kind: 'update', update: payload, decoded: decodeWholeUpdate(payload) };
+          return { kind: 'update', update: payload, decoded: decodeWholeUpdate(payload), syncReply: syncType === syncProtocol.messageYjsSyncStep2 };
         }
         throw new MalformedMessage(`unknown sync message type ${syncType}`);
       }

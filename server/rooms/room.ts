@@ -34,6 +34,11 @@ import {
 
 /** Awareness client ids one connection may hold (one per Y.Doc; a tab has one, a little slack for tools). */
 const MAX_AWARENESS_IDS_PER_CONNECTION = 4;
+/** Updates held for a connection until its sync answer; more than this and the next one is refused. */
+const MAX_HELD_UPDATES = 200;
+/** How long updates wait for their connection's sync answer before they are judged without it. */
+const HOLD_FOR_SYNC_REPLY_MS = 5_000;
+const EMPTY_UPDATE = new Uint8Array([0, 0]);
 
 /** An update with no structs and an empty delete set (what an empty doc sends in sync step 2). */
 const isEmptyUpdate = (update: Uint8Array) => update.length === 2 && update[0] === 0 && update[1] === 0;
@@ -64,7 +69,7 @@ interface Batch {
 export class Room {
   readonly conns = new Set<Connection>();
   readonly awareness: awarenessProtocol.Awareness;
-  private pending: { conn: Connection; update: Uint8Array; decoded: DecodedUpdate }[] = [];
+  private pending: { conn: Connection; update: Uint8Array; decoded: DecodedUpdate; syncReply: boolean }[] = [];
   private flushScheduled = false;
   private flushing: Promise<void> | null = null;
   /** Set while a batch is applied: collects the effective updates and milestones. */
@@ -151,15 +156,22 @@ export class Room {
         void this.answerSyncStep1(conn, message.stateVector);
         return;
       case 'update':
-        // Every connecting client answers sync step 1 with its state, often nothing at all.
-        if (isEmptyUpdate(message.update)) return;
+        // Every connecting client answers sync step 1 with its state, often nothing at all; that
+        // answer still releases the updates held for it.
+        if (isEmptyUpdate(message.update)) {
+          if (message.syncReply && conn.writable) {
+            this.pending.push({ conn, update: message.update, decoded: message.decoded, syncReply: true });
+            this.flushSoon();
+          }
+          return;
+        }
         if (!conn.writable) {
           if (conn.shouldTellReadOnly()) {
             conn.send(encodePermissionDenied(this.closed ? 'incident is closed: the checklist is read-only' : `role ${conn.actor.role} may not edit the checklist`));
           }
           return;
         }
-        this.pending.push({ conn, update: message.update, decoded: message.decoded });
+        this.pending.push({ conn, update: message.update, decoded: message.decoded, syncReply: message.syncReply });
         this.flushSoon();
         return;
       case 'awareness':
@@ -304,12 +316,24 @@ export class Room {
     const rejected = new Set<Connection>();
     this.batch = batch;
     try {
-      for (const { conn, update, decoded } of incoming) {
+      for (let i = 0; i < incoming.length; i++) {
+        const { conn, update, decoded, syncReply } = incoming[i]!;
         if (conn.refused) continue;
+        if (syncReply && !conn.syncReplied) {
+          // Its sync answer is here: what was held for it goes right after it, in arrival order.
+          conn.syncReplied = true;
+          incoming.splice(i + 1, 0, ...conn.held.splice(0).map((h) => ({ conn, ...h, syncReply: false })));
+          if (isEmptyUpdate(update)) continue;
+        }
         // Checked against the doc as it is now, with this batch's earlier updates applied. A refused
         // update is never applied; the sender's later updates build on it (Yjs needs each client's
         // structs without gaps), so its connection ends here with a permanent close code.
         const refusal = this.admissionProblem(decoded, update.length);
+        if (refusal?.missing && !conn.syncReplied && conn.held.length < MAX_HELD_UPDATES) {
+          if (conn.held.length === 0) this.stopHoldingLater(conn);
+          conn.held.push({ update, decoded });
+          continue;
+        }
         if (refusal) {
           this.log.warn({ incidentId: this.incidentId, user: conn.actor.username, refusal: refusal.reason }, 'yjs update refused; closing that connection');
           conn.refused = true;
@@ -368,8 +392,23 @@ export class Room {
    * Why the update may not be applied, or null. All or nothing: every struct and delete integrates
    * now (nothing left pending), every change is one users may make, the doc stays under its size.
    */
-  private admissionProblem(decoded: DecodedUpdate, bytes: number): { code: number; reason: string } | null {
-    const problem = integrationProblem(this.doc, decoded) ?? checklistUpdateProblem(this.doc, decoded, this.limits);
+  /**
+   * A client that never answers the server's sync step 1 does not get its held updates kept for
+   * ever: after HOLD_FOR_SYNC_REPLY_MS they are judged as they stand (and refused if they still
+   * build on content the server does not have).
+   */
+  private stopHoldingLater(conn: Connection): void {
+    setTimeout(() => {
+      if (this.destroyed || conn.syncReplied || conn.refused || !this.conns.has(conn)) return;
+      this.pending.push({ conn, update: EMPTY_UPDATE, decoded: Y.decodeUpdate(EMPTY_UPDATE), syncReply: true });
+      this.flushSoon();
+    }, HOLD_FOR_SYNC_REPLY_MS).unref();
+  }
+
+  private admissionProblem(decoded: DecodedUpdate, bytes: number): { code: number; reason: string; missing?: boolean } | null {
+    const missing = integrationProblem(this.doc, decoded);
+    if (missing) return { code: YJS_CLOSE_CODES.updateRefused, reason: missing, missing: true };
+    const problem = checklistUpdateProblem(this.doc, decoded, this.limits);
     if (problem) return { code: YJS_CLOSE_CODES.updateRefused, reason: problem };
     if (decoded.structs.every((s) => isKnown(this.doc, s))) return null; // deletes only make it smaller
     if (this.docBytesBound + bytes > this.limits.maxDocBytes) {

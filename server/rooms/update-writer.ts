@@ -5,7 +5,7 @@
  */
 import type { Database } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
-import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import { appendEvent, eventActorOf, type IncidentEventBus } from '../incidents/event-log.js';
 import { CHECKLIST_ITEM_STATUS_EVENT } from '../../shared/checklist.js';
 import { insertUpdates, type StoredUpdate } from './doc-store.js';
 import type { Milestone } from './milestones.js';
@@ -82,7 +82,7 @@ export class UpdateWriter {
         const event = await appendEvent(tx, {
           incidentId: m.incidentId,
           type: CHECKLIST_ITEM_STATUS_EVENT,
-          actor: { id: m.actor.userId, name: m.actor.username },
+          actor: eventActorOf(m.actor),
           data: { ...m.data },
         });
         afterCommit(() => this.bus.publish(event));
