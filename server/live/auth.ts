@@ -45,5 +45,7 @@ export function closeWithSession(sessions: SessionService, socket: LiveSocket): 
       socket.disconnect(true);
     },
   });
-  socket.once('disconnect', unregister);
+  // Already gone (it disconnected while being set up): no 'disconnect' will come to unregister it.
+  if (!socket.connected) unregister();
+  else socket.once('disconnect', unregister);
 }

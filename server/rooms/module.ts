@@ -225,8 +225,8 @@ export class RoomsModule implements Module {
       socket.once('close', () => slot.lease.release());
       if (joined.isDestroyed || !socket.readable || !socket.writable) return void socket.destroy();
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.connect(ws, joined, actor, displayName);
         closeWithSession(this.ctx.sessions, ws, session);
+        this.connect(ws, joined, actor, displayName);
       });
     } finally {
       entry.admitting--;

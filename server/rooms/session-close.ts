@@ -1,4 +1,4 @@
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import type { AuthSession, SessionService } from '../auth/sessions.js';
 import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
 
@@ -11,5 +11,8 @@ export function closeWithSession(sessions: SessionService, ws: WebSocket, sessio
     expiresAt: session.expiresAt,
     close: (reason) => ws.close(YJS_CLOSE_CODES.unauthorized, reason === 'revoked' ? 'session revoked' : 'session expired'),
   });
-  ws.once('close', unregister);
+  // A socket that closed before this ran (a storm, a room torn down mid-upgrade) fires no
+  // 'close' any more: unregister now, or its expiry timer outlives it.
+  if (ws.readyState === WebSocket.CLOSED) unregister();
+  else ws.once('close', unregister);
 }
