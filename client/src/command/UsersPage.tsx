@@ -3,18 +3,9 @@ import { errorText, get, patch, post } from '../common/api.js';
 import { bi, t, useLang } from '../common/i18n.js';
 import { Panel } from '../common/ui.js';
 import type { Session } from '../common/session.js';
-import { ROLE_LABELS, ROLES, type Role } from '../../../shared/roles.js';
+import { ROLE_LABELS, ROLES, type Role, type UserView } from '../../../shared/roles.js';
 import type { Bilingual } from '../../../shared/labels.js';
 
-interface UserRow {
-  id: string;
-  username: string;
-  displayName: string;
-  role: Role;
-  teamId: string | null;
-  createdAt: string;
-  disabled: boolean;
-}
 interface TeamOption {
   id: string;
   name: Bilingual;
@@ -27,12 +18,12 @@ interface TeamOption {
  */
 export function UsersPage(props: { session: Session }) {
   useLang();
-  const [users, setUsers] = useState<UserRow[] | null>(null);
+  const [users, setUsers] = useState<UserView[] | null>(null);
   const [teams, setTeams] = useState<TeamOption[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const reload = () =>
-    get<{ users: UserRow[] }>('/api/users')
+    get<{ users: UserView[] }>('/api/users')
       .then((r) => setUsers(r.users))
       .catch((e) => setError(errorText(e)));
   useEffect(() => {
@@ -80,7 +71,7 @@ export function UsersPage(props: { session: Session }) {
   );
 }
 
-function UserLine(props: { user: UserRow; teams: TeamOption[]; self: boolean; act: (fn: () => Promise<unknown>, done: string) => Promise<void> }) {
+function UserLine(props: { user: UserView; teams: TeamOption[]; self: boolean; act: (fn: () => Promise<unknown>, done: string) => Promise<void> }) {
   const { user, act } = props;
   const [role, setRole] = useState<Role>(user.role);
   const [teamId, setTeamId] = useState(user.teamId ?? '');
