@@ -90,6 +90,12 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
     if (chosen) localStorage.setItem('yingji.field.incident', chosen);
   }, [chosen]);
   const incident = incidents.find((i) => i.id === chosen) ?? null;
+  // A queued status change that has just reached the server: read the orders back now, not only
+  // when the live feed (itself reconnecting after the same outage) brings the event.
+  const sentStatusChanges = outbox.filter((e) => e.kind === 'dispatch-status' && e.state === 'sent').length;
+  useEffect(() => {
+    if (sentStatusChanges > 0) loadDispatches();
+  }, [sentStatusChanges, loadDispatches]);
   const feed = useLiveFeed(chosen, session.token, (e) => {
     if (e.type.startsWith('dispatch.')) loadDispatches();
   });
