@@ -65,7 +65,6 @@ export interface RunningServer {
 
 /** The composition root: config → database → modules → HTTP server. */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const startedAt = new Date();
   const plans = await PlanLibrary.load(config.plansDir);
   const organisation = await readOrganisationSeed(config.organisationFile);
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: config.DB_POOL_SIZE, clientMaxUses: config.DB_CLIENT_MAX_USES, log });
@@ -100,7 +99,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     publicUrl: config.PUBLIC_URL,
     tileUrl: config.MAP_TILE_URL,
     routers: [
-      healthRoutes(db, startedAt),
+      healthRoutes(db),
       authRoutes(db, sessions, loginLimits),
       idempotencyRoutes(db),
       planRoutes(plans),

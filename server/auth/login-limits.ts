@@ -1,6 +1,6 @@
 /**
  * Login limits (issue 10, M1), shared by every node through PostgreSQL (rate-limiter-flexible's
- * Postgres store, table `login_limits`). Only failed logins count:
+ * Postgres store, table `rate_limits` under `login_*` key prefixes). Only failed logins count:
  *
  * - per username and address: LOGIN_MAX_FAILURES_PER_USER_IP consecutive failures block that
  *   pair for LOGIN_BLOCK_SECONDS, doubling with each further block within a day (up to
@@ -18,6 +18,7 @@
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
+import { sharedLimitStore } from '../http/rate-limit.js';
 
 export interface LoginLimitSettings {
   maxFailuresPerUserIp: number;
@@ -26,11 +27,6 @@ export interface LoginLimitSettings {
   windowSeconds: number;
   blockSeconds: number;
   blockMaxSeconds: number;
-}
-
-/** The store runs unnamed statements: on PGlite every pool client shares one session, where named ones collide (42P05). */
-function unnamedStatements(pool: pg.Pool) {
-  return { query: (q: { text: string; values?: unknown[] }) => pool.query({ text: q.text, values: q.values }) };
 }
 
 const BLOCK_HISTORY_SECONDS = 24 * 3600;
@@ -47,7 +43,7 @@ export class LoginLimits {
     private readonly settings: LoginLimitSettings,
     private readonly log: Logger,
   ) {
-    const store = { storeClient: unnamedStatements(pool), storeType: 'pool', tableName: 'login_limits', tableCreated: true };
+    const store = sharedLimitStore(pool);
     const window = settings.windowSeconds;
     this.userIp = new RateLimiterPostgres({ ...store, keyPrefix: 'login_user_ip', points: settings.maxFailuresPerUserIp, duration: window });
     this.user = new RateLimiterPostgres({ ...store, keyPrefix: 'login_user', points: settings.maxFailuresPerUser, duration: window, blockDuration: window });

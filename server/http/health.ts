@@ -6,7 +6,7 @@ import { DATABASE_RETRY_AFTER_SECONDS } from './db-unavailable.js';
  * Public liveness for load balancers: up or down, nothing else — no driver, database name or
  * error text, which would tell an outsider what runs behind it. The reason is in the server log.
  */
-export function healthRoutes(db: Database, _startedAt: Date): Router {
+export function healthRoutes(db: Database): Router {
   const router = Router();
   router.get('/healthz', async (_req, res) => {
     try {

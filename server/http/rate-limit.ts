@@ -3,10 +3,23 @@ import type { Queryable } from '../db/database.js';
 import { AppError } from './errors.js';
 
 /**
+ * rate-limiter-flexible's Postgres store over our pool, with its statements sent unnamed: on
+ * embedded PGlite every pool client shares one session, where re-preparing a named statement
+ * after the pool replaced a client fails for ever (42P05). Every limiter keeps its counters in the
+ * one table `rate_limits` (migration 070), apart by key prefix.
+ */
+export function sharedLimitStore(db: Queryable) {
+  return {
+    storeClient: { query: (q: { text: string; values?: unknown[] }) => db.query(q.text, q.values) },
+    storeType: 'pool',
+    tableName: 'rate_limits',
+    tableCreated: true,
+  };
+}
+
+/**
  * A fixed-window limit whose counters live in PostgreSQL (table `rate_limits`, migration 070),
- * shared by every node, on rate-limiter-flexible. Its statements go out unnamed: on embedded
- * PGlite every pool client shares one session, where re-preparing a named statement after the
- * pool replaced a client fails for ever (42P05).
+ * shared by every node, on rate-limiter-flexible.
  */
 export class SharedRateLimit {
   private readonly limiter: RateLimiterPostgres;
@@ -17,12 +30,8 @@ export class SharedRateLimit {
     readonly points: number,
     readonly windowSeconds: number,
   ) {
-    const unnamed = { query: (q: { text: string; values?: unknown[] }) => db.query(q.text, q.values) };
     this.limiter = new RateLimiterPostgres({
-      storeClient: unnamed,
-      storeType: 'pool',
-      tableName: 'rate_limits',
-      tableCreated: true,
+      ...sharedLimitStore(db),
       keyPrefix: name,
       points,
       duration: windowSeconds,

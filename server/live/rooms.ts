@@ -13,7 +13,6 @@ const incidentId = z.string().min(1).max(100);
 const joinRequest = z.object({ incidentId, afterSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }).strict();
 const leaveRequest = z.object({ incidentId }).strict();
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const KNOWN_EVENTS = new Set<string>([LIVE_EVENTS.join, LIVE_EVENTS.leave]);
 
 type Reply<T> = (result: T) => void;
@@ -52,7 +51,6 @@ export class LiveRooms {
   /** Wires one authenticated connection. */
   accept(socket: LiveSocket): void {
     socket.data.badMessages ??= 0;
-    this.closeAtExpiry(socket);
     socket.on(LIVE_EVENTS.join, (...args: unknown[]) => this.handle(socket, LIVE_EVENTS.join, args, (payload, reply) => this.join(socket, payload, reply)));
     socket.on(LIVE_EVENTS.leave, (...args: unknown[]) => this.handle(socket, LIVE_EVENTS.leave, args, async (payload, reply) => reply(await this.leave(socket, payload))));
     socket.onAny((event: unknown, ...args: unknown[]) => {
@@ -73,22 +71,6 @@ export class LiveRooms {
         if (id) this.addPresence(socket, id);
       }
     }
-  }
-
-  /** A connection lives no longer than the token it was opened with. */
-  private closeAtExpiry(socket: LiveSocket): void {
-    let timer: NodeJS.Timeout | undefined;
-    const check = () => {
-      const remaining = socket.data.tokenExpiresAt - Date.now();
-      if (remaining > 0) {
-        timer = setTimeout(check, Math.min(remaining, MAX_TIMER_MS));
-        return;
-      }
-      socket.emit(LIVE_EVENTS.error, { code: 'unauthorized', message: 'the token has expired; reconnect with a new one', details: {} });
-      socket.disconnect(true);
-    };
-    check();
-    socket.once('disconnect', () => clearTimeout(timer));
   }
 
   private async join(socket: LiveSocket, payload: unknown, reply: Reply<JoinAck>): Promise<void> {

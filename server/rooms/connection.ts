@@ -13,8 +13,8 @@ export class Connection {
   synced = false;
   /** Cleared at each liveness ping, set again by the pong. */
   alive = true;
-  /** The account's display name, stamped into its awareness states (the token carries only the username). */
-  displayName: string;
+  /** The account's display name (from its session), stamped into its awareness states. */
+  readonly displayName: string;
   /** Set once one of its updates was refused: everything it sends afterwards is dropped unapplied. */
   refused = false;
   /** Set once its answer to the server's sync step 1 has been applied. */
@@ -33,7 +33,7 @@ export class Connection {
     /** False for observers and on closed incidents: the client's updates are dropped. */
     public writable: boolean,
   ) {
-    this.displayName = actor.username;
+    this.displayName = actor.displayName ?? actor.username;
   }
 
   get open(): boolean {

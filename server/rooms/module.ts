@@ -75,8 +75,6 @@ export class RoomsModule implements Module {
   /** Connections per user and per incident; replace it to count across nodes. */
   readonly limiter: ConnectionLimiter;
   private readonly roomLimits: RoomLimits;
-  /** Display names by user id, for awareness stamping (reconnect storms must not query each time). */
-  private readonly displayNames = new Map<string, string>();
 
   constructor(private readonly ctx: ServerContext) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.YJS_MAX_MESSAGE_BYTES, perMessageDeflate: false });
@@ -217,7 +215,6 @@ export class RoomsModule implements Module {
         return this.refuse(req, socket, head, YJS_CLOSE_CODES.notFound, 'no such incident');
       }
       const joined = room;
-      const displayName = await this.displayNameOf(actor);
       if (!socket.readable || !socket.writable) return void socket.destroy();
       const slot = await this.limiter.acquire(actor.userId, incidentId);
       if (!slot.ok) return this.refuse(req, socket, head, YJS_CLOSE_CODES.tooManyConnections, slot.reason, true);
@@ -226,7 +223,7 @@ export class RoomsModule implements Module {
       if (joined.isDestroyed || !socket.readable || !socket.writable) return void socket.destroy();
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         closeWithSession(this.ctx.sessions, ws, session);
-        this.connect(ws, joined, actor, displayName);
+        this.connect(ws, joined, actor);
       });
     } finally {
       entry.admitting--;
@@ -234,24 +231,8 @@ export class RoomsModule implements Module {
     }
   }
 
-  private async displayNameOf(actor: Actor): Promise<string> {
-    const cached = this.displayNames.get(actor.userId);
-    if (cached !== undefined) return cached;
-    try {
-      const { rows } = await this.ctx.db.pool.query<{ display_name: string }>('SELECT display_name FROM users WHERE id = $1', [actor.userId]);
-      const name = rows[0]?.display_name ?? actor.username;
-      if (this.displayNames.size >= 10_000) this.displayNames.clear();
-      this.displayNames.set(actor.userId, name);
-      return name;
-    } catch (err) {
-      this.ctx.log.warn({ err, user: actor.username }, 'reading the display name failed; awareness shows the username');
-      return actor.username;
-    }
-  }
-
-  private connect(ws: WebSocket, room: Room, actor: Actor, displayName: string): void {
+  private connect(ws: WebSocket, room: Room, actor: Actor): void {
     const conn = new Connection(ws, actor, false);
-    conn.displayName = displayName;
     conn.writable = room.mayEdit(conn);
     ws.on('error', () => undefined);
     ws.on('pong', () => (conn.alive = true));

@@ -21,10 +21,4 @@ CREATE TABLE live_tickets (
   expires_at timestamptz NOT NULL
 );
 CREATE INDEX live_tickets_expires_idx ON live_tickets (expires_at);
-
--- rate-limiter-flexible's Postgres store layout (created here, so no node races to create it).
-CREATE TABLE login_limits (
-  key varchar(255) PRIMARY KEY,
-  points integer NOT NULL DEFAULT 0,
-  expire bigint
-);
+-- Login limits keep their counters in rate_limits (migration 070), beside the other limiters.
