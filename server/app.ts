@@ -67,7 +67,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const plans = await PlanLibrary.load(config.plansDir);
   const organisation = await readOrganisationSeed(config.organisationFile);
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: config.DB_POOL_SIZE, clientMaxUses: config.DB_CLIENT_MAX_USES, log });
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: config.DB_POOL_SIZE, clientMaxUses: config.DB_CLIENT_MAX_USES, embeddedSharedBuffers: config.EMBEDDED_SHARED_BUFFERS, log });
   try {
     await migrate(db.pool, log);
     await seedOrganisationIfEmpty(db.pool, organisation, log);

@@ -45,6 +45,8 @@ const envSchema = z.object({
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   // Replace each pooled connection after this many checkouts (0: never); the soak sets it to force replacements.
   DB_CLIENT_MAX_USES: z.coerce.number().int().min(0).default(0),
+  // PostgreSQL shared_buffers of the embedded database (its WebAssembly memory never shrinks).
+  EMBEDDED_SHARED_BUFFERS: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'a size such as 32MB').default('32MB'),
   TRUST_PROXY: bool.default(false),
   // Live checklist (Yjs) rooms.
   YJS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),

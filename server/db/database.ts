@@ -25,6 +25,8 @@ export async function openDatabase(opts: {
   poolSize: number;
   /** Replace a pooled connection after this many checkouts (0: never). */
   clientMaxUses?: number;
+  /** shared_buffers of the embedded database. */
+  embeddedSharedBuffers?: string;
   log: Logger;
 }): Promise<Database> {
   const maxUses = opts.clientMaxUses || undefined;
@@ -35,7 +37,7 @@ export async function openDatabase(opts: {
     await pool.query('SELECT 1');
     return { pool, embedded: false, url: opts.databaseUrl, close: () => pool.end() };
   }
-  const embedded = await startEmbeddedPostgres(opts.dataDir);
+  const embedded = await startEmbeddedPostgres(opts.dataDir, { sharedBuffers: opts.embeddedSharedBuffers });
   // PGlite has one session behind every connection, so a replaced client gains nothing and
   // each replacement is a chance to race the old connection: keep the one client for good
   // (no idle timeout, kept after SQL errors) and replace it only when its connection broke.

@@ -1,7 +1,37 @@
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+
+/**
+ * PostgreSQL's default 128 MB of shared buffers live in PGlite's WebAssembly memory, which never
+ * shrinks, and are all touched at start. A district's working set (incidents, checklists, outbox) is
+ * far smaller; EMBEDDED_SHARED_BUFFERS raises it for a bigger installation.
+ */
+export const DEFAULT_SHARED_BUFFERS = '32MB';
+
+/** PGlite's own start parameters (its `defaultStartParams`, which passing any replaces) plus ours. */
+function embeddedStartParams(sharedBuffers: string): string[] {
+  const pglite = ['--single', '-F', '-O', '-j', '-c', 'search_path=public', '-c', 'exit_on_error=false', '-c', 'log_checkpoints=false',
+    '-c', 'max_worker_processes=0', '-c', 'max_parallel_workers=0', '-c', 'max_parallel_workers_per_gather=0', '-c', 'io_method=sync',
+    '-c', 'max_parallel_maintenance_workers=0'];
+  return [...pglite, '-c', `shared_buffers=${sharedBuffers}`];
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(() => true, () => false);
+}
+
+async function createClusterInWorker(dir: string, startParams: string[]): Promise<void> {
+  const worker = new Worker(new URL('./embedded-initdb.worker.mjs', import.meta.url), { workerData: { dir, startParams } });
+  await new Promise<void>((resolve, reject) => {
+    let ready = false;
+    worker.once('message', () => (ready = true));
+    worker.once('error', reject);
+    worker.once('exit', (code) => (ready ? resolve() : reject(new Error(`creating the embedded database failed (worker exit ${code})`))));
+  });
+}
 
 /** Connection slots of the embedded server: the pool's one client plus replacements overlapping a closing one. */
 const EMBEDDED_CONNECTION_SLOTS = 4;
@@ -19,10 +49,12 @@ export interface EmbeddedPostgres {
  * state — prepared statement names, SETs, temp tables and session advisory locks are shared by
  * every connection (see openDatabase).
  */
-export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(dataDir: string, opts: { sharedBuffers?: string } = {}): Promise<EmbeddedPostgres> {
   const dir = path.join(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
-  const db = await PGlite.create(dir);
+  const startParams = embeddedStartParams(opts.sharedBuffers ?? DEFAULT_SHARED_BUFFERS);
+  if (!(await exists(path.join(dir, 'PG_VERSION')))) await createClusterInWorker(dir, startParams);
+  const db = await PGlite.create(dir, { startParams });
   // The pool uses one connection at a time (PGlite serialises queries, and interleaved
   // extended-protocol messages of two live connections would mix). But when the pool replaces a
   // broken client, the new connection arrives before the server has seen the old one close; with
