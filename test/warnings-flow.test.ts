@@ -173,6 +173,8 @@ describe('warnings: compose → approve → send', () => {
     const pushed = push.received.filter((p) => p.payload.warningId === warningId);
     expect(pushed.map((p) => p.subscriptionId).sort()).toEqual([sub.id, throttled.id].sort());
     expect(pushed[0]).toMatchObject({ ttl: 24 * 3600, urgency: 'normal', payload: { status: 'Actual', colour: 'yellow', msgType: 'Alert' } });
+    // One VAPID JWT (verified above by the fake) served every push to this push service: it is reused, not signed per message.
+    expect(new Set(push.received.map((p) => p.vapidJwt)).size).toBe(1);
     const subs = await t.server.context.db.pool.query('SELECT endpoint FROM push_subscriptions');
     expect(subs.rows.map((r: any) => r.endpoint)).not.toContain(gone.endpoint);
 

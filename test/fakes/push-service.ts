@@ -18,6 +18,8 @@ export interface ReceivedPush {
   payload: any;
   ttl: number;
   urgency: string | undefined;
+  /** The VAPID JWT the push carried. */
+  vapidJwt: string;
 }
 
 const b64u = (b: Buffer) => b.toString('base64url');
@@ -112,7 +114,7 @@ export class FakePushService {
       res.writeHead(answer, answer === 429 ? { 'retry-after': '1' } : {}).end();
       return;
     }
-    const push: ReceivedPush = { subscriptionId: sub.id, payload, ttl, urgency: req.headers.urgency as string | undefined };
+    const push: ReceivedPush = { subscriptionId: sub.id, payload, ttl, urgency: req.headers.urgency as string | undefined, vapidJwt: jwt! };
     this.received.push(push);
     this.shown.set(`${sub.id}:${(payload as { tag?: string }).tag}`, push);
     res.writeHead(201, { location: `${this.url}/message/${randomBytes(6).toString('hex')}` }).end();
