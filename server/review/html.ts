@@ -50,10 +50,17 @@ export const T = {
 
 type Labels = { [K in keyof (typeof T)['zh']]: string };
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+/** Local time of the incident's zone, `YYYY-MM-DD HH:MM:SS` (one formatter per zone: creating one costs more than formatting). */
 export function fmtTime(iso: string | null | undefined, timeZone = 'Asia/Shanghai'): string {
   if (!iso) return '—';
   const d = new Date(iso);
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }).formatToParts(d);
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+    formatters.set(timeZone, f);
+  }
+  const parts = f.formatToParts(d);
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
   return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}:${get('second')}`;
 }
