@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { unzipSync, strFromU8 } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { FakeTwilio } from './fakes/twilio-api.js';
 import { FakePushService } from './fakes/push-service.js';
 import { FakeHeadEnd } from './fakes/broadcast-head-end.js';
 import { waitFor } from './helpers/wait.js';
-import { launchBrowser } from './helpers/browser.js';
+import { ARTIFACTS_DIR, launchBrowser } from './helpers/browser.js';
 import { connectClient, synced, type YClient } from './rooms-helpers.js';
 import { effectiveChecklist, type Plan } from '../shared/plan.js';
 import { withTransaction } from '../server/db/database.js';
@@ -315,6 +315,9 @@ describe('after-action review of a scripted incident', () => {
       expect(await page.locator('h1').textContent()).toBe('突发事件应急处置总结评估');
       expect(await page.locator('svg').count()).toBeGreaterThanOrEqual(3);
       const pdf = await page.pdf({ format: 'A4' });
+      await mkdir(ARTIFACTS_DIR, { recursive: true });
+      await writeFile(path.join(ARTIFACTS_DIR, 'review-html.pdf'), pdf);
+      await page.screenshot({ path: path.join(ARTIFACTS_DIR, 'review-html.png'), fullPage: true });
       expect(pdf.subarray(0, 4).toString()).toBe('%PDF');
     } finally {
       await browser.close();
@@ -325,7 +328,11 @@ describe('after-action review of a scripted incident', () => {
     const res = await fetch(`${t.url}/api/incidents/${id}/review.docx`, { headers: { authorization: `Bearer ${t.admin.token}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('wordprocessingml');
-    const files = unzipSync(new Uint8Array(await res.arrayBuffer()));
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    // Kept for a look (LibreOffice can render it); nothing below depends on the file.
+    await mkdir(ARTIFACTS_DIR, { recursive: true });
+    await writeFile(path.join(ARTIFACTS_DIR, 'review.docx'), bytes);
+    const files = unzipSync(bytes);
     expect(strFromU8(files['[Content_Types].xml']!)).toContain('application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml');
     const doc = strFromU8(files['word/document.xml']!);
     for (const h of ['突发事件应急处置总结评估', '事件基本情况', '存在问题', '改进措施']) expect(doc).toContain(h);

@@ -78,7 +78,7 @@ export async function renderReviewDocx(review: Review, format: DocxFormat = 'aqt
   }
   children.push(table([L.plan, L.mode, L.level, L.activated, L.closed, L.duration, L.events], [[`${bi(s.planTitle, lang)} (${s.planVersion.split('#')[0]})`, INCIDENT_MODE_LABELS[s.mode][lang], RESPONSE_LEVEL_LABELS[s.level][lang], t(s.activatedAt), t(s.closedAt), s.minutes, s.events]]));
   children.push(h2(L.levels), table([L.level, L.from, L.to, L.minutes], s.levels.map((l) => [RESPONSE_LEVEL_LABELS[l.level][lang], t(l.from), t(l.to), l.minutes])));
-  children.push(h2(L.participants), table([L.by, L.events], s.participants.map((x) => [x.displayName ? `${x.displayName} (${x.name})` : x.name, x.events])));
+  children.push(h2(L.participants), table([L.person, L.events], s.participants.map((x) => [x.displayName ? `${x.displayName} (${x.name})` : x.name, x.events])));
   if (s.closeSummary) children.push(p(`${L.closeSummary}: ${s.closeSummary}`));
   // 2 · what was done
   children.push(heading(1));

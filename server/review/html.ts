@@ -26,7 +26,7 @@ export const T = {
     toFirstWarning: '启动至首条预警签发（分钟）', acks: '叫应', recipient: '接收人', via: '方式', ackSeconds: '签发后（秒）', reports: '现场情况报告', count: '份数', time: '时间',
     text: '内容', drill: '演练', injects: '情景注入', released2: '已注入', expected: '预期行动', met: '达成', lateS: '迟于要求', missed: '未达成', pending: '待定',
     observations: '评估观察', rating: '评分', improvements: '整改事项', problem: '问题', dueDate: '期限', evidence: '整改证明', chain: '事件链校验',
-    chainOk: '事件日志完整：哈希链校验通过', chainBroken: '事件日志已被篡改：哈希链在第 {n} 条断开', head: '链头哈希', gantt: '任务清单甘特图（要求时间 ◆ 与完成时间 ■，按责任单位）',
+    chainOk: '事件日志完整：哈希链校验通过', chainBroken: '事件日志已被篡改：哈希链在第 {n} 条断开', head: '链头哈希', person: '人员', gantt: '任务清单甘特图（要求时间 ◆ 与完成时间 ■，按责任单位）',
     timeline: '队伍调派时间线', curve: '预警覆盖曲线', none: '无', computed: '生成时间', closeSummary: '终止说明',
   },
   en: {
@@ -43,7 +43,7 @@ export const T = {
     met: 'Met', lateS: 'Late', missed: 'Missed', pending: 'Pending', observations: 'Evaluator observations', rating: 'Rating', improvements: 'Improvement items',
     problem: 'Problem', dueDate: 'Due date', evidence: 'Evidence', chain: 'Event-log verification', chainOk: 'The event log is intact: every hash link verifies',
     chainBroken: 'The event log was tampered with: the hash chain breaks at entry {n}', head: 'Head hash',
-    gantt: 'Checklist Gantt (due ◆ and done ■, by unit)', timeline: 'Team dispatch timeline', curve: 'Warning coverage curve', none: 'none', computed: 'Computed',
+    person: 'Person', gantt: 'Checklist Gantt (due ◆ and done ■, by unit)', timeline: 'Team dispatch timeline', curve: 'Warning coverage curve', none: 'none', computed: 'Computed',
     closeSummary: 'Closing summary',
   },
 } as const;
@@ -176,7 +176,7 @@ export function renderReviewHtml(review: Review, lang: Lang = 'zh', timeZone = '
     [[`${bi(s.planTitle, lang)} (${s.planVersion.split('#')[0]})`, INCIDENT_MODE_LABELS[s.mode][lang], RESPONSE_LEVEL_LABELS[s.level][lang], t(s.activatedAt), t(s.closedAt), s.minutes, s.events]],
   )}${s.closeSummary ? `<p>${esc(L.closeSummary)}: ${esc(s.closeSummary)}</p>` : ''}
 <h3>${esc(L.levels)}</h3>${table([L.level, L.from, L.to, L.minutes], s.levels.map((l) => [RESPONSE_LEVEL_LABELS[l.level][lang], t(l.from), t(l.to), l.minutes]))}
-<h3>${esc(L.participants)}</h3>${table([L.by, L.events], s.participants.map((p) => [p.displayName ? `${p.displayName} (${p.name})` : p.name, p.events]))}</section>`);
+<h3>${esc(L.participants)}</h3>${table([L.person, L.events], s.participants.map((p) => [p.displayName ? `${p.displayName} (${p.name})` : p.name, p.events]))}</section>`);
   parts.push(`<section><h2>${esc(L.checklist)}</h2>${ganttSvg(review, lang)}
 <h3>${esc(L.byUnit)}</h3>${table([L.unit, L.items, L.onTime, L.lateN, L.skipped, L.open, L.onTimePct], review.checklist.byUnit.map((u) => [bi(u.unitName, lang, u.unit), u.items, u.onTime, u.late, u.skipped, u.open, u.onTimePercent]))}
 ${table([L.item, L.unit, L.due, L.status, L.doneAt, L.late, L.by], review.checklist.items.map((i) => [lang === 'en' && i.textEn ? i.textEn : i.text, bi(i.unitName, lang, i.unit), t(i.dueAt), statusLabel(i.status), t(i.doneAt), num(i.minutesLate), i.by?.name ?? '—']))}</section>`);
