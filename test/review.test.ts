@@ -402,6 +402,21 @@ describe('review access and the drill section', () => {
     for (const h of ['演练评估报告', '一、演练基本情况', '二、演练执行情况', '三、目标达成情况', '四、存在问题', '五、改进建议']) expect(xml).toContain(h);
   });
 
+  it('a live review taken while entries are appended reads one consistent chain (never a false "broken")', async () => {
+    const id = (await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'IV', mode: 'actual' })).body.incident.id;
+    const writes = Array.from({ length: 30 }, (_, i) => field.post(`/api/incidents/${id}/reports`, { text: `报告 ${i}` }));
+    const reads = Array.from({ length: 6 }, () => staff.get(`/api/incidents/${id}/review`));
+    const [written, read] = await Promise.all([Promise.all(writes), Promise.all(reads)]);
+    expect(written.map((r) => r.status)).toEqual(written.map(() => 201));
+    for (const r of read) {
+      expect(r.body.review.chain.ok, JSON.stringify(r.body.review.chain)).toBe(true);
+      // Every figure from the same snapshot: the reports counted are the entries checked, less activation.
+      expect(r.body.review.reports.count).toBe(r.body.review.chain.checked - 1);
+    }
+    const last = (await staff.get(`/api/incidents/${id}/review`)).body.review;
+    expect(last.reports.count).toBe(30);
+  });
+
   it('renders a drill section handed in by the drills module (HTML and DOCX)', async () => {
     const id = (await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'IV', mode: 'exercise' })).body.incident.id;
     const base = (await t.admin.get(`/api/incidents/${id}/review`)).body.review as Review;

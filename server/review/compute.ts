@@ -6,7 +6,7 @@
  */
 import * as Y from 'yjs';
 import type { Queryable } from '../db/database.js';
-import { listEvents, verifyChain } from '../incidents/event-log.js';
+import { listEvents, verifyEvents } from '../incidents/event-log.js';
 import type { IncidentRecord } from '../incidents/incidents.js';
 import { readStoredDoc } from '../rooms/doc-store.js';
 import { CHECKLIST_ARRAY, CHECKLIST_ITEM_STATUS_EVENT, FINISHED_STATUSES, type ChecklistItem } from '../../shared/checklist.js';
@@ -50,20 +50,23 @@ export interface ComputeOptions {
   now?: Date;
 }
 
-/** Every event of the incident, in seq order. */
-async function allEvents(db: Queryable, incidentId: string): Promise<IncidentEvent[]> {
-  const out: IncidentEvent[] = [];
-  for (let after = 0; ; ) {
-    const page = await listEvents(db, incidentId, { afterSeq: after, limit: 5000 });
-    out.push(...page);
-    if (page.length < 5000) return out;
+/** The chain head, then every event up to it in seq order: one consistent view even while entries are appended. */
+async function allEvents(db: Queryable, incidentId: string): Promise<{ events: IncidentEvent[]; head: { lastSeq: number; lastHash: string } }> {
+  const { rows } = await db.query<{ last_seq: number; last_hash: string }>('SELECT last_seq, last_hash FROM incidents WHERE id = $1', [incidentId]);
+  const head = { lastSeq: rows[0]?.last_seq ?? 0, lastHash: rows[0]?.last_hash ?? '' };
+  const events: IncidentEvent[] = [];
+  for (let after = 0; after < head.lastSeq; ) {
+    const page = await listEvents(db, incidentId, { afterSeq: after, limit: Math.min(5000, head.lastSeq - after) });
+    events.push(...page);
+    if (page.length === 0) break;
     after = page[page.length - 1]!.seq;
   }
+  return { events: events.filter((e) => e.seq <= head.lastSeq), head };
 }
 
 export async function computeReview(db: Queryable, incident: IncidentRecord, opts: ComputeOptions = {}): Promise<Review> {
   const now = (opts.now ?? new Date()).toISOString();
-  const events = await allEvents(db, incident.id);
+  const { events, head } = await allEvents(db, incident.id);
   // Times as the log recorded them (the incident row's own stamps differ by the transaction's few ms).
   const activatedAt = events.find((e) => e.type === EVENT_TYPES.incidentActivated)?.at ?? incident.activatedAt;
   const closedAt = incident.status === 'closed' ? ([...events].reverse().find((e) => e.type === EVENT_TYPES.incidentClosed)?.at ?? incident.closedAt) : null;
@@ -293,8 +296,7 @@ export async function computeReview(db: Queryable, incident: IncidentRecord, opt
     .map((e) => ({ reportId: String(e.data.reportId), at: e.at, teamId: str(e.data.teamId), teamName: bilingual(e.data.teamName), by: e.actor ? (e.actor.displayName ?? e.actor.name) : null, text: String(e.data.text ?? '') }));
 
   // --- the chain the review stands on
-  const chain = await verifyChain(db, incident.id);
-  const { rows: head } = await db.query<{ last_hash: string }>('SELECT last_hash FROM incidents WHERE id = $1', [incident.id]);
+  const chain = verifyEvents(incident.id, events, head);
 
   return {
     incidentId: incident.id,
@@ -325,6 +327,6 @@ export async function computeReview(db: Queryable, incident: IncidentRecord, opt
     reports: { count: reports.length, items: reports },
     drill: opts.drillSource ? await opts.drillSource(incident.id) : null,
     improvements: opts.improvements ? await opts.improvements(incident.id) : [],
-    chain: { ok: chain.ok, checked: chain.checked, lastSeq: chain.lastSeq, headHash: head[0]?.last_hash ?? '', brokenAt: chain.brokenAt ?? null, reason: chain.reason ?? null },
+    chain: { ok: chain.ok, checked: chain.checked, lastSeq: chain.lastSeq, headHash: head.lastHash, brokenAt: chain.brokenAt ?? null, reason: chain.reason ?? null },
   };
 }
