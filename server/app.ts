@@ -27,6 +27,7 @@ import { roomsModule } from './rooms/module.js';
 import { warningsModule } from './warnings/module.js';
 import { fieldModule } from './field/module.js';
 import { webModule } from './web/module.js';
+import { reviewModule } from './review/module.js';
 import { idempotencyRoutes } from './http/idempotency.js';
 
 /** What every module is given: the shared services of one server node. */
@@ -91,7 +92,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const incidents = new IncidentService(db, plans, bus);
   const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents };
 
-  const modules: Module[] = [sessionsModule(context), liveModule(context), resourcesModule(context), roomsModule(context), warningsModule(context), fieldModule(context), webModule(context)];
+  const modules: Module[] = [sessionsModule(context), liveModule(context), resourcesModule(context), roomsModule(context), warningsModule(context), fieldModule(context), reviewModule(context), webModule(context)];
 
   const app = createHttpApp({
     log,

@@ -68,6 +68,9 @@ export interface ActionSubjects {
   'broadcast-endpoint.register': void;
   'push.subscribe': void;
   'live.status': void;
+  'review.read': OnIncident;
+  'improvement.manage': OnIncident;
+  'improvement.list': void;
 }
 
 export type Action = keyof ActionSubjects;
@@ -147,6 +150,19 @@ export const ACTIONS: { [A in Action]: ActionInfo<A> } = {
   'broadcast-endpoint.register': { does: 'register broadcast endpoints', covers: 'register a broadcast endpoint', hidesInvisible: false },
   'push.subscribe': { does: 'subscribe to Web Push', covers: 'VAPID key, own push subscription', hidesInvisible: false },
   'live.status': { does: 'read the live feed status', covers: 'this node’s live-feed status', hidesInvisible: false },
+  'review.read': {
+    does: 'read the after-action review of this incident',
+    covers: 'after-action review (总结评估) as JSON, HTML and DOCX; checklist replay; the incident’s improvement items',
+    hidesInvisible: true,
+    onClosed: 'allowed',
+  },
+  'improvement.manage': {
+    does: 'manage improvement items of this incident',
+    covers: 'create improvement items (整改事项) from a review; move them open → in_progress → done',
+    hidesInvisible: true,
+    onClosed: 'allowed',
+  },
+  'improvement.list': { does: 'list improvement items', covers: 'improvement items across incidents and per plan', hidesInvisible: false },
 };
 
 /** `true`: always; `'exercise'`: on exercise incidents only; or a condition, described for the docs. */
@@ -184,6 +200,13 @@ const RUN_INCIDENT = {
   'report.create': true,
 } as const satisfies RoleProfile['grants'];
 
+/** The after-action review and its improvement items (整改事项). */
+const REVIEW = {
+  'review.read': true,
+  'improvement.manage': true,
+  'improvement.list': true,
+} as const satisfies RoleProfile['grants'];
+
 /** The same grants, each limited to exercise incidents. */
 function inDrillsOnly<G extends RoleProfile['grants']>(grants: G): { [A in keyof G]: 'exercise' } {
   return Object.fromEntries(Object.keys(grants).map((a) => [a, 'exercise'])) as { [A in keyof G]: 'exercise' };
@@ -209,11 +232,12 @@ export const ROLE_PROFILES: Record<Role, RoleProfile> = {
       'warning.deliveries': true,
       'recipients.manage': true,
       'broadcast-endpoint.register': true,
+      ...REVIEW,
     },
   },
   staff: {
     sees: 'all',
-    grants: { ...READS, ...RUN_INCIDENT, 'organisation.import': true, 'warning.deliveries': true, 'recipients.manage': true },
+    grants: { ...READS, ...RUN_INCIDENT, 'organisation.import': true, 'warning.deliveries': true, 'recipients.manage': true, ...REVIEW },
   },
   field: {
     sees: 'all',
@@ -236,6 +260,8 @@ export const ROLE_PROFILES: Record<Role, RoleProfile> = {
       ...inDrillsOnly(RUN_INCIDENT),
       'incident.steer': 'exercise',
       'warning.approve': 'exercise',
+      'review.read': 'exercise',
+      'improvement.manage': 'exercise',
     },
   },
   observer: { sees: 'all', grants: { ...READS } },

@@ -26,6 +26,8 @@ interface IncidentFixture {
   allocations: { reserved: string; issued: string; cancelled: string };
   warnings: { draft: string; sent: string };
   stockLineId: string;
+  /** An improvement item already done: a further status change is an illegal transition (409). */
+  improvement: string;
 }
 
 type Variant = { name: string; fx?: IncidentFixture };
@@ -199,6 +201,24 @@ const CASES: Record<string, RouteCase> = {
   'GET /api/push/vapid-public-key': { action: 'push.subscribe', call: () => ({ method: 'GET', path: '/api/push/vapid-public-key' }) },
   'POST /api/push/subscriptions': { action: 'push.subscribe', call: () => ({ method: 'POST', path: '/api/push/subscriptions', body: {} }) },
   'GET /api/live/status': { action: 'live.status', call: () => ({ method: 'GET', path: '/api/live/status' }) },
+
+  'GET /api/incidents/:id/review': { action: 'review.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/incidents/${fx!.incident.id}/review` }) },
+  'GET /api/incidents/:id/review.html': { action: 'review.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/incidents/${fx!.incident.id}/review.html` }) },
+  'GET /api/incidents/:id/review.docx': { action: 'review.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/incidents/${fx!.incident.id}/review.docx` }) },
+  'GET /api/incidents/:id/checklist': { action: 'review.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/incidents/${fx!.incident.id}/checklist?at=${encodeURIComponent(new Date().toISOString())}` }) },
+  'GET /api/incidents/:id/improvements': { action: 'review.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/incidents/${fx!.incident.id}/improvements` }) },
+  'POST /api/incidents/:id/improvements': {
+    action: 'improvement.manage',
+    perIncident: true,
+    call: (fx) => ({ method: 'POST', path: `/api/incidents/${fx!.incident.id}/improvements`, body: { problem: 'walk', unit: 'no-such-unit', dueDate: '2027-01-31' } }), // 400 after the policy
+  },
+  'POST /api/improvements/:id/status': {
+    action: 'improvement.manage',
+    perIncident: true,
+    call: (fx) => ({ method: 'POST', path: `/api/improvements/${fx!.improvement}/status`, body: { status: 'in_progress' } }), // 409 illegal_transition (done)
+  },
+  'GET /api/improvements': { action: 'improvement.list', call: () => ({ method: 'GET', path: '/api/improvements' }) },
+  'GET /api/plans/:id/improvements': { action: 'improvement.list', call: () => ({ method: 'GET', path: '/api/plans/waterlogging-underpass/improvements' }) },
 };
 
 /** Every route the server source registers (`<router>.<method>('<path>'`), so a new one fails the walk until it has a case. */
@@ -244,6 +264,9 @@ async function makeFixture(key: string, mode: 'actual' | 'exercise', teamId: str
   const draft = await staff.post(`/api/incidents/${id}/warnings`, { template: 'wl-iii-yellow', channels: ['broadcast'] });
   const toSend = await staff.post(`/api/incidents/${id}/warnings`, { template: 'wl-iii-yellow', channels: ['broadcast'] });
   expect((await admin.post(`/api/warnings/${toSend.body.warning.id}/approve`, {})).status).toBe(200);
+  const improvement = (await admin.post(`/api/incidents/${id}/improvements`, { problem: '整改 walk', unit: 'emergency', dueDate: '2027-01-31' })).body.improvement.id as string;
+  expect((await admin.post(`/api/improvements/${improvement}/status`, { status: 'in_progress' })).status).toBe(200);
+  expect((await admin.post(`/api/improvements/${improvement}/status`, { status: 'done', evidence: 'walk' })).status).toBe(200);
   if (close) expect((await admin.post(`/api/incidents/${id}/close`, {})).status).toBe(200);
   return {
     key,
@@ -252,6 +275,7 @@ async function makeFixture(key: string, mode: 'actual' | 'exercise', teamId: str
     allocations: { reserved, issued, cancelled },
     warnings: { draft: draft.body.warning.id, sent: toSend.body.warning.id },
     stockLineId: line.id,
+    improvement,
   };
 }
 

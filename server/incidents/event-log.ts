@@ -238,6 +238,29 @@ export async function verifyChain(db: Queryable, incidentId: string): Promise<Ch
 }
 
 /**
+ * Verifies events already read (seq 1…n, in order) against a head read before them — for callers
+ * that need the events anyway (the after-action review): one read of the log instead of two, and
+ * appends committed after the head was read cannot make the check fail (the caller reads up to
+ * `head.lastSeq` only).
+ */
+export function verifyEvents(incidentId: string, events: IncidentEvent[], head: { lastSeq: number; lastHash: string }): ChainVerification {
+  let prev = genesisHash(incidentId);
+  let checked = 0;
+  for (const event of events) {
+    const expectedSeq = checked + 1;
+    if (event.seq !== expectedSeq) return { ok: false, checked, lastSeq: head.lastSeq, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
+    if (event.prevHash !== prev) return { ok: false, checked, lastSeq: head.lastSeq, brokenAt: event.seq, reason: 'previous-hash link does not match' };
+    if (hashEvent(event) !== event.hash) return { ok: false, checked, lastSeq: head.lastSeq, brokenAt: event.seq, reason: 'entry content does not match its hash' };
+    prev = event.hash;
+    checked++;
+  }
+  if (checked !== head.lastSeq || prev !== head.lastHash) {
+    return { ok: false, checked, lastSeq: head.lastSeq, brokenAt: checked + 1, reason: 'chain head does not match the incident (entries removed or appended outside the log)' };
+  }
+  return { ok: true, checked, lastSeq: head.lastSeq };
+}
+
+/**
  * Committed events, in order, for in-process subscribers (the live feed, reactions of other
  * modules). Other nodes learn of them through the NOTIFY above; the log in PostgreSQL stays the
  * truth that late or reconnecting clients read from.

@@ -65,9 +65,9 @@ async function lockDocRow(tx: Queryable, incidentId: string): Promise<{ snapshot
   return rows[0]!;
 }
 
-async function readUpdateRows(tx: Queryable, incidentId: string): Promise<{ id: number; update: Buffer }[]> {
-  const { rows } = await tx.query<{ id: number; update: Buffer }>(
-    'SELECT id, update FROM checklist_updates WHERE incident_id = $1 ORDER BY id',
+async function readUpdateRows(tx: Queryable, incidentId: string): Promise<{ id: number; update: Buffer; created_at: Date }[]> {
+  const { rows } = await tx.query<{ id: number; update: Buffer; created_at: Date }>(
+    'SELECT id, update, created_at FROM checklist_updates WHERE incident_id = $1 ORDER BY id',
     [incidentId],
   );
   return rows;
@@ -132,10 +132,32 @@ export async function compactDoc(pool: pg.Pool, incidentId: string): Promise<num
     const doc = buildDoc(docRows[0].snapshot, updates);
     const snapshot = Y.encodeStateAsUpdate(doc);
     doc.destroy();
+    await keepHistory(tx, incidentId, updates);
     await tx.query('UPDATE checklist_docs SET snapshot = $2, compacted_at = now() WHERE incident_id = $1', [incidentId, Buffer.from(snapshot)]);
     await tx.query('DELETE FROM checklist_updates WHERE id = ANY($1::bigint[])', [updates.map((u) => u.id)]);
     return updates.length;
   });
+}
+
+/**
+ * Before compaction deletes update rows, their content goes to `checklist_update_history` for
+ * replay (server/review/replay.ts): the updates of each second merged into one row, stamped with
+ * the latest time among them. Same transaction as the delete, so nothing is lost in between.
+ */
+async function keepHistory(tx: Queryable, incidentId: string, updates: { update: Buffer; created_at: Date }[]): Promise<void> {
+  const bySecond = new Map<number, { at: Date; updates: Uint8Array[] }>();
+  for (const u of updates) {
+    const second = Math.floor(u.created_at.getTime() / 1000);
+    const group = bySecond.get(second) ?? { at: u.created_at, updates: [] };
+    if (u.created_at > group.at) group.at = u.created_at;
+    group.updates.push(u.update);
+    bySecond.set(second, group);
+  }
+  const groups = [...bySecond.values()];
+  await tx.query(
+    'INSERT INTO checklist_update_history (incident_id, at, update) SELECT $1, * FROM unnest($2::timestamptz[], $3::bytea[])',
+    [incidentId, groups.map((g) => g.at), groups.map((g) => Buffer.from(g.updates.length === 1 ? g.updates[0]! : Y.mergeUpdates(g.updates)))],
+  );
 }
 
 /** Incidents with more than `threshold` update rows waiting to be compacted. */

@@ -6,6 +6,7 @@ import { useSession } from '../common/session.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
 import { IncidentList } from './IncidentList.js';
 import { Board } from './Board.js';
+import { ReviewView } from './ReviewView.js';
 import { UsersPage } from './UsersPage.js';
 import { can } from '../../../shared/policy.js';
 
@@ -43,6 +44,7 @@ export function App() {
     setSession(null);
   };
   const match = /^#\/incidents\/([0-9a-f-]{36})/.exec(hash);
+  const review = /^#\/incidents\/([0-9a-f-]{36})\/review/.exec(hash);
   return (
     <div class="app">
       <nav class="topbar" aria-label={t('导航', 'Navigation')}>
@@ -64,7 +66,9 @@ export function App() {
           {t('退出', 'Log out')}
         </button>
       </nav>
-      {match ? (
+      {review ? (
+        <ReviewView key={review[1]} incidentId={review[1]!} session={session} />
+      ) : match ? (
         <Board key={match[1]} incidentId={match[1]!} session={session} wall={wall} />
       ) : hash.startsWith('#/users') && can(session.user, 'user.manage') ? (
         <UsersPage session={session} />

@@ -15,6 +15,7 @@ import { MapView, type MapMarker } from './MapView.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
 import { AlertCenter } from './AlertCenter.js';
 import { can } from '../../../shared/policy.js';
+import type { ReviewImprovement } from '../../../shared/review.js';
 
 /** Stands in until the incident is loaded, so the board's hooks run in the same order every render. */
 const PLACEHOLDER = { id: '', status: 'closed', mode: 'actual', level: 'IV' } as IncidentView;
@@ -71,6 +72,19 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
   const incident = detail?.incident ?? feed.incident;
   const resources = useResources({ incident: incident ?? PLACEHOLDER, session, refresh });
   const units = useMemo(() => new Map((detail?.plan.command.units ?? []).map((u) => [u.id, u.name])), [detail]);
+  // Open improvement items of this plan (from earlier reviews), beside the items they concern.
+  const [improvements, setImprovements] = useState<Map<string, ReviewImprovement[]>>(new Map());
+  const planId = detail?.incident.planId;
+  useEffect(() => {
+    if (!planId || !can(session.user, 'improvement.list')) return;
+    get<{ improvements: ReviewImprovement[] }>(`/api/plans/${planId}/improvements`)
+      .then((r) => {
+        const byItem = new Map<string, ReviewImprovement[]>();
+        for (const i of r.improvements) if (i.status !== 'done' && i.planItemId) byItem.set(i.planItemId, [...(byItem.get(i.planItemId) ?? []), i]);
+        setImprovements(byItem);
+      })
+      .catch(() => {});
+  }, [planId]);
 
   if (error) return <main class="board"><p class="error">{error}</p></main>;
   if (!incident) return <main class="board"><p class="muted">{t('加载中…', 'Loading…')}</p></main>;
@@ -85,7 +99,7 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
           <div class="wall-grid">
             <div class="col">
               <div class="wall-cell" tabIndex={0}>
-                <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
+                <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} improvements={improvements} />
               </div>
             </div>
             <div class="col">
@@ -108,7 +122,7 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
         ) : (
           <div class="board-grid">
             <div class="col">
-              <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
+              <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} improvements={improvements} />
               <RecommendationsPanel r={resources} />
             </div>
             <div class="col side">
@@ -176,7 +190,12 @@ function IncidentHeader(props: {
             {bi(incident.planTitle)} · {t('启动于', 'activated')} {formatTime(incident.activatedAt, true)} · {t('已持续', 'running')}{' '}
             {Math.floor((now - new Date(incident.activatedAt).getTime()) / 60000)} {t('分钟', 'min')}
           </span>
-          <span class={`badge ${props.liveConnected && props.checklistConnected ? 'ok' : 'bad'}`}>{props.liveConnected && props.checklistConnected ? t('实时连接', 'Live') : t('连接中断', 'Disconnected')}</span>
+          {can(session.user, 'review.read', { incident }) && (
+            <a href={`#/incidents/${incident.id}/review`} data-testid="review-link">
+              {t('总结评估', 'After-action review')}
+            </a>
+          )}
+                    <span class={`badge ${props.liveConnected && props.checklistConnected ? 'ok' : 'bad'}`}>{props.liveConnected && props.checklistConnected ? t('实时连接', 'Live') : t('连接中断', 'Disconnected')}</span>
         </div>
         <div class="presence" aria-label={t('在线人员', 'Who is here')} data-testid="presence">
           {t('在线', 'Here')}:{' '}

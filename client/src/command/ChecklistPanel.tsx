@@ -5,6 +5,7 @@ import { Panel, useNow } from '../common/ui.js';
 import { isOverdue, useChecklist, type ChecklistState } from '../common/checklist.js';
 import { ITEM_STATUSES, type ChecklistItem, type ItemStatus } from '../../../shared/checklist.js';
 import { ITEM_STATUS_LABELS, PHASES, PHASE_LABELS, type Bilingual } from '../../../shared/labels.js';
+import type { ReviewImprovement } from '../../../shared/review.js';
 
 export const STATUS_LABELS: Record<ItemStatus, Bilingual> = ITEM_STATUS_LABELS;
 
@@ -18,6 +19,8 @@ export function ChecklistPanel(props: {
   units: Map<string, Bilingual>;
   readOnly: boolean;
   wall: boolean;
+  /** Open improvement items (整改事项) of earlier reviews of this plan, by plan item id: shown beside their items. */
+  improvements?: Map<string, ReviewImprovement[]>;
 }) {
   // The checklist lives here, so an edit storm re-renders this panel only, not the whole board.
   const checklist = useChecklist(props.incidentId, props.token);
@@ -86,7 +89,7 @@ export function ChecklistPanel(props: {
                 <table>
                   <tbody>
                     {list.map((item) => (
-                      <ChecklistRow key={item.id} item={item} lateMinutes={isOverdue(item, now) ? Math.max(1, Math.floor((now - new Date(item.dueAt!).getTime()) / 60000)) : null} readOnly={props.readOnly || props.wall} display={props.wall} checklist={checklist} />
+                      <ChecklistRow key={item.id} item={item} lateMinutes={isOverdue(item, now) ? Math.max(1, Math.floor((now - new Date(item.dueAt!).getTime()) / 60000)) : null} readOnly={props.readOnly || props.wall} display={props.wall} checklist={checklist} improvements={props.improvements?.get(item.id)} />
                     ))}
                   </tbody>
                 </table>
@@ -107,6 +110,7 @@ interface RowProps {
   /** The wall screen: values as text, no controls. */
   display: boolean;
   checklist: ChecklistState;
+  improvements?: ReviewImprovement[];
 }
 
 /** One item, editable in place; re-renders only when its own fields change (300 items, 50 edits/s). */
@@ -115,7 +119,7 @@ export class ChecklistRow extends Component<RowProps> {
     const a = this.props.item;
     const b = next.item;
     // Items keep their identity until they change (see useChecklist).
-    return a !== b || this.props.lateMinutes !== next.lateMinutes || this.props.readOnly !== next.readOnly || this.props.display !== next.display;
+    return a !== b || this.props.lateMinutes !== next.lateMinutes || this.props.readOnly !== next.readOnly || this.props.display !== next.display || this.props.improvements !== next.improvements;
   }
   override render() {
     const { item, lateMinutes, readOnly, checklist } = this.props;
@@ -129,6 +133,11 @@ export class ChecklistRow extends Component<RowProps> {
             {overdue && <strong class="overdue-tag">{t(`已超时 ${lateMinutes} 分钟`, `OVERDUE by ${lateMinutes} min`)}</strong>}
             {item.inLevel === false && <span class="badge">{t('降级后不适用', 'not in current level')}</span>}
           </div>
+          {this.props.improvements?.map((i) => (
+            <div key={i.id} class="improvement-note small" data-testid="item-improvement">
+              {t('整改', 'To fix')} ({i.dueDate}): {i.problem}
+            </div>
+          ))}
         </td>
         {this.props.display ? (
           <>
