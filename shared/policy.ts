@@ -68,6 +68,11 @@ export interface ActionSubjects {
   'broadcast-endpoint.register': void;
   'push.subscribe': void;
   'live.status': void;
+  'scenario.read': void;
+  'scenario.manage': void;
+  'drill.read': void;
+  'drill.manage': void;
+  'drill.observe': void;
 }
 
 export type Action = keyof ActionSubjects;
@@ -147,6 +152,11 @@ export const ACTIONS: { [A in Action]: ActionInfo<A> } = {
   'broadcast-endpoint.register': { does: 'register broadcast endpoints', covers: 'register a broadcast endpoint', hidesInvisible: false },
   'push.subscribe': { does: 'subscribe to Web Push', covers: 'VAPID key, own push subscription', hidesInvisible: false },
   'live.status': { does: 'read the live feed status', covers: 'this node’s live-feed status', hidesInvisible: false },
+  'scenario.read': { does: 'read drill scenarios', covers: 'drill scenarios (演练脚本) and their versions', hidesInvisible: false },
+  'scenario.manage': { does: 'create and edit drill scenarios', covers: 'create a scenario or a new version of one', hidesInvisible: false },
+  'drill.read': { does: 'read drills', covers: 'drills, their injects, expected-action scoreboard and observations (sealed drills: controllers only)', hidesInvisible: false },
+  'drill.manage': { does: 'run drills', covers: 'create, seal, start, pause, resume, end drills; release injects', hidesInvisible: false },
+  'drill.observe': { does: 'record drill observations', covers: 'evaluator observations (评估记录)', hidesInvisible: false },
 };
 
 /** `true`: always; `'exercise'`: on exercise incidents only; or a condition, described for the docs. */
@@ -209,6 +219,8 @@ export const ROLE_PROFILES: Record<Role, RoleProfile> = {
       'warning.deliveries': true,
       'recipients.manage': true,
       'broadcast-endpoint.register': true,
+      'scenario.read': true,
+      'scenario.manage': true,
     },
   },
   staff: {
@@ -236,9 +248,19 @@ export const ROLE_PROFILES: Record<Role, RoleProfile> = {
       ...inDrillsOnly(RUN_INCIDENT),
       'incident.steer': 'exercise',
       'warning.approve': 'exercise',
+      'scenario.read': true,
+      'scenario.manage': true,
+      'drill.read': true,
+      'drill.manage': true,
+      'drill.observe': true,
     },
   },
   observer: { sees: 'all', grants: { ...READS } },
+  /** Exercises only; reads everything of a drill (not a sealed one), changes nothing of the response. */
+  evaluator: {
+    sees: 'exercise',
+    grants: { ...READS, 'warning.deliveries': 'exercise', 'scenario.read': true, 'drill.read': true, 'drill.observe': true },
+  },
 };
 
 export type Decision = 'allow' | 'hidden' | 'forbidden' | 'closed';

@@ -21,7 +21,7 @@ export interface TestServer {
   dataDir: string;
   database: TestDatabase;
   /** Creates a user (through the API, as admin) and returns a client logged in as them. */
-  user(role: 'commander' | 'staff' | 'field' | 'controller' | 'observer', opts?: { teamId?: string; username?: string }): Promise<Api & { userId: string; username: string }>;
+  user(role: 'commander' | 'staff' | 'field' | 'controller' | 'observer' | 'evaluator', opts?: { teamId?: string; username?: string }): Promise<Api & { userId: string; username: string }>;
   close(): Promise<void>;
 }
 
