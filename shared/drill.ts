@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { RESPONSE_LEVELS, WARNING_COLOURS } from './labels.js';
 import { ROLES } from './roles.js';
+import { SPECIALTY_CODES } from './catalogue.js';
 import { hasControlCharacters } from './text.js';
 
 /**
@@ -50,7 +51,7 @@ export type InjectAudience = z.infer<typeof audienceSchema>;
 
 const within = z.number().int().min(1).max(7 * 24 * 3600).describe('Seconds after the inject is released');
 export const expectedActionSchema = z.discriminatedUnion('action', [
-  z.object({ id: slug, action: z.literal('team-dispatched'), specialty: slug, withinSeconds: within }).strict(),
+  z.object({ id: slug, action: z.literal('team-dispatched'), specialty: z.enum(SPECIALTY_CODES), withinSeconds: within }).strict(),
   z.object({ id: slug, action: z.literal('checklist-item-done'), itemId: slug, withinSeconds: within }).strict(),
   z.object({ id: slug, action: z.literal('warning-approved'), colour: z.enum(WARNING_COLOURS), withinSeconds: within }).strict(),
   z.object({ id: slug, action: z.literal('level-changed'), level: z.enum(RESPONSE_LEVELS), withinSeconds: within }).strict(),
