@@ -94,6 +94,7 @@ export const scenarioSchema = z
     planId: slug.describe('The plan the exercise incident is activated from'),
     level: z.enum(RESPONSE_LEVELS).describe('The level the exercise incident starts at'),
     objectives: z.array(drillTextSchema(500)).min(1).max(20),
+    restricted: z.boolean().optional().describe('Listed to controllers only (required for no-script drills, so participants can never read the script)'),
     location: z.object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) }).strict().optional(),
     injects: z.array(injectSchema).min(1).max(60),
   })

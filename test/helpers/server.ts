@@ -36,6 +36,7 @@ export function testEnv(dataDir: string, databaseUrl: string | undefined, extra:
     ADMIN_PASSWORD,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     PLANS_DIR: path.join(ROOT, 'plans'),
+    DRILLS_DIR: path.join(ROOT, 'drills'),
     ORGANISATION_FILE: path.join(ROOT, 'seed/demo-organisation.yaml'),
     ...extra,
   };

@@ -10,6 +10,8 @@ CREATE TABLE drill_scenarios (
   version integer NOT NULL CHECK (version > 0),
   body jsonb NOT NULL,
   source text NOT NULL CHECK (source IN ('seed', 'api')),
+  -- Restricted scripts (for no-script drills) are listed to controllers only.
+  restricted boolean NOT NULL DEFAULT false,
   created_by uuid REFERENCES users(id),
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (id, version)
@@ -68,3 +70,16 @@ CREATE TABLE drill_observations (
   by_name text NOT NULL
 );
 CREATE INDEX drill_observations_drill_idx ON drill_observations (drill_id, at);
+
+-- The built-in drill sink: what a phone-message inject "sent", to the exercise numbers only
+-- (EXERCISE_SMS_NUMBERS, or no address: the recording sink alone). Never a real recipient.
+CREATE TABLE drill_sink_messages (
+  id bigserial PRIMARY KEY,
+  drill_id uuid NOT NULL REFERENCES drills(id) ON DELETE CASCADE,
+  inject_id text NOT NULL,
+  channel text NOT NULL,
+  address text,
+  body text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (drill_id, inject_id, channel, address)
+);
