@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.js';
 import type { DrillReviewSection } from '../../shared/drill-review.js';
 import type { Actor } from '../auth/policy.js';
-import { DrillService } from './service.js';
+import { drillByIncident, drillView } from './service.js';
 
 /** The review reads as the drill staff would (everything of the drill); it is never a participant's view. */
 const REVIEWER: Actor = { userId: '00000000-0000-0000-0000-000000000000', username: 'review', role: 'evaluator', teamId: null };
@@ -11,11 +11,9 @@ const REVIEWER: Actor = { userId: '00000000-0000-0000-0000-000000000000', userna
  * drill started that incident. The caller decides who may read the review.
  */
 export async function drillReviewSection(db: Database, incidentId: string): Promise<DrillReviewSection | null> {
-  // Only the read side of the service is used: no incidents, bus or sinks are needed.
-  const service = new DrillService(db, undefined as never, undefined as never, async () => ({ plan: () => undefined, planIds: [], teams: [] }), undefined as never, undefined as never);
-  const row = await service.byIncident(db.pool, incidentId);
+  const row = await drillByIncident(db.pool, incidentId);
   if (!row) return null;
-  const view = await service.view(db.pool, REVIEWER, row);
+  const view = await drillView(db.pool, REVIEWER, row);
   return {
     drillId: view.id,
     kind: view.kind,

@@ -294,12 +294,6 @@ export class DrillService {
     return this.view(this.db.pool, actor, row);
   }
 
-  /** The drill that started an incident, if any (for the review section). */
-  async byIncident(db: Queryable, incidentId: string): Promise<DrillRow | undefined> {
-    if (!UUID.test(incidentId)) return undefined;
-    const { rows } = await db.query<DrillRow>('SELECT * FROM drills WHERE incident_id = $1', [incidentId]);
-    return rows[0];
-  }
 
   /** Starts a tabletop drill: activates its exercise incident through the normal activation path. */
   async start(actor: Actor, id: string): Promise<DrillView> {
@@ -571,79 +565,91 @@ export class DrillService {
     return { userId, username: u?.username ?? 'drill', displayName: u?.display_name, role: 'controller', teamId: null };
   }
 
-  async view(db: Queryable, actor: Actor, row: DrillRow): Promise<DrillView> {
-    const injects = (await db.query<InjectRow>('SELECT * FROM drill_injects WHERE drill_id = $1 ORDER BY ord', [row.id])).rows;
-    const byId = new Map(injects.map((i) => [i.inject_id, i]));
-    const observations = (
-      await db.query<{ id: string; at: Date; inject_id: string | null; text: string; rating: number | null; by_name: string }>(
-        'SELECT * FROM drill_observations WHERE drill_id = $1 ORDER BY at, id',
-        [row.id],
-      )
-    ).rows.map((o) => ({ id: o.id, at: o.at.toISOString(), injectId: o.inject_id, text: o.text, rating: o.rating, by: o.by_name }));
-    const expectedActions = await this.evaluate(db, row, byId);
-    const controller = can(actor, 'drill.manage');
-    return {
-      id: row.id,
-      kind: row.kind,
-      status: row.status,
-      incidentId: row.incident_id,
-      scenario: { id: row.scenario_id, version: row.scenario_version, title: row.scenario.title, planId: row.scenario.planId, level: row.scenario.level, objectives: row.scenario.objectives },
-      window: row.window_from && row.window_to ? { from: row.window_from.toISOString(), to: row.window_to.toISOString() } : null,
-      fireAt: controller ? (row.fire_at?.toISOString() ?? null) : null,
-      participants: row.participants,
-      startedAt: row.started_at?.toISOString() ?? null,
-      pausedAt: row.paused_at?.toISOString() ?? null,
-      pausedSeconds: Math.round(Number(row.paused_ms) / 1000),
-      endedAt: row.ended_at?.toISOString() ?? null,
-      createdAt: row.created_at.toISOString(),
-      injects: row.scenario.injects.map((i) => {
-        const r = byId.get(i.id);
-        return {
-          id: i.id,
-          form: i.form,
-          audience: i.audience,
-          at: i.at ?? null,
-          manual: i.manual === true,
-          status: r?.released_at ? 'released' : 'pending',
-          dueAt: r?.due_at?.toISOString() ?? null,
-          releasedAt: r?.released_at?.toISOString() ?? null,
-          content: i.content,
-        };
-      }),
-      expectedActions,
-      observations,
-    };
+  view(db: Queryable, actor: Actor, row: DrillRow): Promise<DrillView> {
+    return drillView(db, actor, row);
   }
+}
 
-  /** Matches each expected action against the incident's log: met / late / missed / pending. */
-  private async evaluate(db: Queryable, row: DrillRow, injects: Map<string, InjectRow>): Promise<ExpectedActionView[]> {
-    const events: IncidentEvent[] = row.incident_id ? await listEvents(db, row.incident_id, { limit: 5000, types: MATCH_TYPES }) : [];
-    const needsTeams = row.scenario.injects.some((i) => (i.expect ?? []).some((e) => e.action === 'team-dispatched'));
-    const specialties = new Map<string, string[]>();
-    if (needsTeams) {
-      for (const t of (await db.query<{ id: string; specialties: string[] }>('SELECT id, specialties FROM teams')).rows) specialties.set(t.id, t.specialties);
-    }
-    const out: ExpectedActionView[] = [];
-    for (const inject of row.scenario.injects) {
-      const released = injects.get(inject.id)?.released_at ?? null;
-      for (const e of inject.expect ?? []) {
-        let status: ExpectedStatus = row.status === 'ended' ? 'missed' : 'pending';
-        let metAt: string | null = null;
-        let secondsAfterInject: number | null = null;
-        if (released) {
-          const match = events.find((ev) => Date.parse(ev.at) >= released.getTime() && matches(e, ev, specialties));
-          if (match) {
-            const seconds = Math.max(0, Math.round((Date.parse(match.at) - released.getTime()) / 1000));
-            status = seconds <= e.withinSeconds ? 'met' : 'late';
-            metAt = match.at;
-            secondsAfterInject = seconds;
-          }
-        }
-        out.push({ id: e.id, injectId: inject.id, action: e.action, criterion: e, withinSeconds: e.withinSeconds, status, metAt, secondsAfterInject });
-      }
-    }
-    return out;
+/** A drill as the actor sees it, with its scoreboard computed from the incident's log. */
+export async function drillView(db: Queryable, actor: Actor, row: DrillRow): Promise<DrillView> {
+  const injects = (await db.query<InjectRow>('SELECT * FROM drill_injects WHERE drill_id = $1 ORDER BY ord', [row.id])).rows;
+  const byId = new Map(injects.map((i) => [i.inject_id, i]));
+  const observations = (
+    await db.query<{ id: string; at: Date; inject_id: string | null; text: string; rating: number | null; by_name: string }>(
+      'SELECT * FROM drill_observations WHERE drill_id = $1 ORDER BY at, id',
+      [row.id],
+    )
+  ).rows.map((o) => ({ id: o.id, at: o.at.toISOString(), injectId: o.inject_id, text: o.text, rating: o.rating, by: o.by_name }));
+  const expectedActions = await evaluate(db, row, byId);
+  const controller = can(actor, 'drill.manage');
+  return {
+    id: row.id,
+    kind: row.kind,
+    status: row.status,
+    incidentId: row.incident_id,
+    scenario: { id: row.scenario_id, version: row.scenario_version, title: row.scenario.title, planId: row.scenario.planId, level: row.scenario.level, objectives: row.scenario.objectives },
+    window: row.window_from && row.window_to ? { from: row.window_from.toISOString(), to: row.window_to.toISOString() } : null,
+    fireAt: controller ? (row.fire_at?.toISOString() ?? null) : null,
+    participants: row.participants,
+    startedAt: row.started_at?.toISOString() ?? null,
+    pausedAt: row.paused_at?.toISOString() ?? null,
+    pausedSeconds: Math.round(Number(row.paused_ms) / 1000),
+    endedAt: row.ended_at?.toISOString() ?? null,
+    createdAt: row.created_at.toISOString(),
+    injects: row.scenario.injects.map((i) => {
+      const r = byId.get(i.id);
+      return {
+        id: i.id,
+        form: i.form,
+        audience: i.audience,
+        at: i.at ?? null,
+        manual: i.manual === true,
+        status: r?.released_at ? 'released' : 'pending',
+        dueAt: r?.due_at?.toISOString() ?? null,
+        releasedAt: r?.released_at?.toISOString() ?? null,
+        content: i.content,
+      };
+    }),
+    expectedActions,
+    observations,
+  };
+}
+
+/** Matches each expected action against the incident's log: met / late / missed / pending. */
+async function evaluate(db: Queryable, row: DrillRow, injects: Map<string, InjectRow>): Promise<ExpectedActionView[]> {
+  const events: IncidentEvent[] = row.incident_id ? await listEvents(db, row.incident_id, { limit: 5000, types: MATCH_TYPES }) : [];
+  const needsTeams = row.scenario.injects.some((i) => (i.expect ?? []).some((e) => e.action === 'team-dispatched'));
+  const specialties = new Map<string, string[]>();
+  if (needsTeams) {
+    for (const t of (await db.query<{ id: string; specialties: string[] }>('SELECT id, specialties FROM teams')).rows) specialties.set(t.id, t.specialties);
   }
+  const out: ExpectedActionView[] = [];
+  for (const inject of row.scenario.injects) {
+    const released = injects.get(inject.id)?.released_at ?? null;
+    for (const e of inject.expect ?? []) {
+      let status: ExpectedStatus = row.status === 'ended' ? 'missed' : 'pending';
+      let metAt: string | null = null;
+      let secondsAfterInject: number | null = null;
+      if (released) {
+        const match = events.find((ev) => Date.parse(ev.at) >= released.getTime() && matches(e, ev, specialties));
+        if (match) {
+          const seconds = Math.max(0, Math.round((Date.parse(match.at) - released.getTime()) / 1000));
+          status = seconds <= e.withinSeconds ? 'met' : 'late';
+          metAt = match.at;
+          secondsAfterInject = seconds;
+        }
+      }
+      out.push({ id: e.id, injectId: inject.id, action: e.action, criterion: e, withinSeconds: e.withinSeconds, status, metAt, secondsAfterInject });
+    }
+  }
+  return out;
+}
+
+/** The drill that started an incident, if any (for the review section). */
+export async function drillByIncident(db: Queryable, incidentId: string): Promise<DrillRow | undefined> {
+  if (!UUID.test(incidentId)) return undefined;
+  const { rows } = await db.query<DrillRow>('SELECT * FROM drills WHERE incident_id = $1', [incidentId]);
+  return rows[0];
 }
 
 function matches(e: ExpectedAction, ev: IncidentEvent, specialties: Map<string, string[]>): boolean {
