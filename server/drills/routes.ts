@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { actorOf } from '../auth/middleware.js';
 import { requirePermission } from '../auth/policy.js';
@@ -65,12 +65,14 @@ export function drillRoutes(drills: DrillService): Router {
   router.get('/api/drills/:id/messages', requirePermission('drill.read'), async (req, res) => {
     res.json({ messages: await drills.sinkMessages(actorOf(req), String(req.params.id)) });
   });
-  for (const verb of ['start', 'pause', 'resume', 'end'] as const) {
-    router.post(`/api/drills/:id/${verb}`, requirePermission('drill.manage'), async (req, res) => {
-      parseInput(empty, req.body ?? undefined);
-      res.json({ drill: await drills[verb](actorOf(req), String(req.params.id)) });
-    });
-  }
+  const control = (verb: 'start' | 'pause' | 'resume' | 'end') => async (req: Request, res: Response) => {
+    parseInput(empty, req.body ?? undefined);
+    res.json({ drill: await drills[verb](actorOf(req), String(req.params.id)) });
+  };
+  router.post('/api/drills/:id/start', requirePermission('drill.manage'), control('start'));
+  router.post('/api/drills/:id/pause', requirePermission('drill.manage'), control('pause'));
+  router.post('/api/drills/:id/resume', requirePermission('drill.manage'), control('resume'));
+  router.post('/api/drills/:id/end', requirePermission('drill.manage'), control('end'));
   router.post('/api/drills/:id/injects/:injectId/release', requirePermission('drill.manage'), async (req, res) => {
     parseInput(empty, req.body ?? undefined);
     res.json({ drill: await drills.releaseNow(actorOf(req), String(req.params.id), String(req.params.injectId)) });
