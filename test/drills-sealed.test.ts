@@ -55,7 +55,7 @@ beforeAll(async () => {
       if (ack.ok) counts.sockets++;
     }
     sockets.push({ role, socket, received });
-    const client = connectClient(t.url, ids.exercise, clients[role].token);
+    const client = connectClient(t.url, ids.exercise, clients[role].token, { awareness: false });
     await synced(client);
     counts.yjs++;
     ydocs.push({ role, client });
@@ -164,7 +164,8 @@ describe('a sealed no-script drill', () => {
     expect((await clients.commander.get(`/api/scenarios/${scenarioId}`)).status).toBe(404);
     expect((await controller.post('/api/drills', { kind: 'no-script', scenarioIds: ['wl-jianshe-underpass-tabletop'], window: { from: new Date().toISOString(), to: new Date(Date.now() + 60_000).toISOString() }, participants: {} })).body.error.code).toBe('unknown_scenario');
 
-    const baseline = await scan({ drillId: randomUUID(), scenarioId });
+    const fake = { drillId: randomUUID(), scenarioId: `sealed-${randomUUID().slice(0, 8)}` };
+    const baseline = await scan(fake);
     const window = { from: new Date(Date.now() + 25_000).toISOString(), to: new Date(Date.now() + 32_000).toISOString() };
     const created = await controller.post('/api/drills', { kind: 'no-script', scenarioIds: [scenarioId], window, participants: { teamIds: ['T-D07'], roles: ['commander', 'staff', 'field'] } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -177,18 +178,20 @@ describe('a sealed no-script drill', () => {
 
     const after = await scan(sealed);
     expect(Date.now(), 'the scan must end before the window opens, or it proves nothing').toBeLessThan(Date.parse(window.from));
-    const found = leaks([...baseline, ...after, ...socketTraffic(), ...yjsState(), ...(await sinkRows())], sealed.markers.filter((m) => m !== drill.id));
-    // The drill id appears only where the caller named it (GET /api/drills/<id>), in a 403/404 that a random id gets too.
-    const byId = after.filter((a) => a.where.includes(drill.id));
-    for (const a of byId) {
-      const twin = baseline.find((b) => b.where === a.where.replace(drill.id, b.where.match(/[0-9a-f-]{36}/)?.[0] ?? ''));
+    // Where the caller names a sealed id itself (GET /api/drills/<id>, /api/scenarios/<id>), the answer
+    // must be exactly the one an id that does not exist gets.
+    const named = (where: string) => where.includes(sealed.drillId) || where.includes(sealed.scenarioId);
+    const norm = (body: string, x: { drillId: string; scenarioId: string }) => body.replaceAll(x.drillId, 'DRILL').replaceAll(x.scenarioId, 'SCENARIO');
+    const guessed = after.filter((a) => named(a.where));
+    expect(guessed.length).toBe(3 * (ROLES.length + 1));
+    for (const a of guessed) {
+      const twin = baseline.find((b) => b.where === a.where.replace(sealed.drillId, fake.drillId).replace(sealed.scenarioId, fake.scenarioId));
       expect(twin, a.where).toBeDefined();
-      expect({ status: a.status, body: a.body.replaceAll(drill.id, 'ID') }, a.where).toEqual({ status: twin!.status, body: twin!.body.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, 'ID') });
+      expect({ status: a.status, body: norm(a.body, sealed) }, a.where).toEqual({ status: twin!.status, body: norm(twin!.body, fake) });
+      expect([401, 403, 404], a.where).toContain(a.status);
     }
-    found.push(...leaks([...after.filter((a) => !a.where.includes(drill.id)), ...socketTraffic(), ...yjsState()], [drill.id]));
-    // Same for the guessed scenario id: answered as a missing one.
-    for (const a of after.filter((x) => x.where.includes(`/api/scenarios/${scenarioId}`))) expect([403, 404], a.where).toContain(a.status);
-    expect(found.filter((f) => !f.includes(`/api/scenarios/${scenarioId}`) || !f.endsWith(scenarioId)), 'leaks').toEqual([]);
+    const found = leaks([...baseline, ...after.filter((a) => !named(a.where)), ...socketTraffic(), ...yjsState(), ...(await sinkRows())], sealed.markers);
+    expect(found, 'leaks').toEqual([]);
     // Nothing in any list: no new incident, no drill for evaluators, no sink message.
     expect((await clients.evaluator.get('/api/drills')).body.drills.some((d: any) => d.id === drill.id)).toBe(false);
     expect((await controller.get('/api/drills')).body.drills.some((d: any) => d.id === drill.id)).toBe(true);
