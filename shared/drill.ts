@@ -24,16 +24,8 @@ const text = (max: number) =>
 export const drillTextSchema = (max = 2000) =>
   z.object({ zh: text(max).describe('Chinese (first)'), en: text(max).describe('English') }).strict().describe('A text in Chinese (zh) and English (en).');
 
-export const INJECT_FORMS = ['room-message', 'field-report', 'sensor', 'public-call', 'phone-message'] as const;
-export type InjectForm = (typeof INJECT_FORMS)[number];
-
-export const INJECT_FORM_LABELS: Record<InjectForm, { zh: string; en: string }> = {
-  'room-message': { zh: '指挥部消息', en: 'Room message' },
-  'field-report': { zh: '现场情况', en: 'Field report' },
-  sensor: { zh: '监测报警', en: 'Sensor alarm' },
-  'public-call': { zh: '12345/110转警', en: '12345/110 transfer' },
-  'phone-message': { zh: '短信通知', en: 'Phone message' },
-};
+export { INJECT_FORMS, INJECT_FORM_LABELS, type InjectForm } from './drill-labels.js';
+import { INJECT_FORMS, type InjectForm } from './drill-labels.js';
 
 export const EXPECTED_ACTIONS = ['team-dispatched', 'checklist-item-done', 'warning-approved', 'level-changed', 'report-filed'] as const;
 export type ExpectedActionKind = (typeof EXPECTED_ACTIONS)[number];
@@ -137,7 +129,7 @@ export interface InjectReleasedData {
   form: InjectForm;
   audience: ReleasedAudience;
   content: { zh: string; en: string };
-  from: Inject['from'] | null;
+  from: (NonNullable<Inject['from']> & { teamName?: { zh: string; en: string } }) | null;
   scheduledAt: string | null;
   manual: boolean;
 }

@@ -162,7 +162,7 @@ describe('tabletop drills', () => {
     await until(async () => expect((await injectEvents(incidentId, commander)).map((e) => e.data.injectId)).toEqual(['inj-01', 'inj-02']));
     const [first, second] = await injectEvents(incidentId, commander);
     expect(first!.data).toMatchObject({ drillId: id, injectId: 'inj-01', form: 'sensor', audience: { kind: 'all' }, content: text('1'), manual: false });
-    expect(second!.data.from).toEqual({ teamId: 'T-D07' });
+    expect(second!.data.from).toEqual({ teamId: 'T-D07', teamName: { zh: '铁西区城市排涝抢险队', en: 'Tiexi Urban Waterlogging Drainage Team' } });
     expect(Date.parse(second!.at)).toBeGreaterThanOrEqual(Date.parse(second!.data.scheduledAt as string));
     expect((await drillOf(id)).injects.find((i: any) => i.id === 'inj-03').status).toBe('pending');
 

@@ -492,13 +492,19 @@ export class DrillService {
       const { rows } = await tx.query<{ id: string }>('SELECT id FROM teams WHERE kind = $1 ORDER BY id', [inject.audience.unit]);
       audience = { ...inject.audience, teamIds: rows.map((r) => r.id) };
     }
+    let from: InjectReleasedData['from'] = inject.from ?? null;
+    if (inject.from?.teamId) {
+      // The team as people name it (for the 现场情况 line), as field reports carry it.
+      const { rows } = await tx.query<{ name_zh: string; name_en: string }>('SELECT name_zh, name_en FROM teams WHERE id = $1', [inject.from.teamId]);
+      if (rows[0]) from = { ...inject.from, teamName: { zh: rows[0].name_zh, en: rows[0].name_en } };
+    }
     const data: InjectReleasedData = {
       drillId: row.id,
       injectId: inject.id,
       form: inject.form,
       audience,
       content: inject.content,
-      from: inject.from ?? null,
+      from,
       scheduledAt: inj.scheduled_for?.toISOString() ?? null,
       manual: actor !== null,
     };

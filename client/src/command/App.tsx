@@ -7,6 +7,7 @@ import { ROLE_LABELS } from '../../../shared/roles.js';
 import { IncidentList } from './IncidentList.js';
 import { Board } from './Board.js';
 import { UsersPage } from './UsersPage.js';
+import { DrillsPage } from './DrillsPage.js';
 import { can } from '../../../shared/policy.js';
 
 function useHashRoute(): string {
@@ -52,6 +53,11 @@ export function App() {
             {t('用户管理', 'Users')}
           </a>
         )}
+        {can(session.user, 'drill.read') && (
+          <a href="#/drills" class="nav-link" data-testid="nav-drills">
+            {t('演练导调', 'Drills')}
+          </a>
+        )}
         <span class="spacer" />
         <span class="muted">
           {session.user.displayName} · {ROLE_LABELS[session.user.role][t('zh', 'en') as 'zh' | 'en']}
@@ -66,6 +72,8 @@ export function App() {
       </nav>
       {match ? (
         <Board key={match[1]} incidentId={match[1]!} session={session} wall={wall} />
+      ) : hash.startsWith('#/drills') && can(session.user, 'drill.read') ? (
+        <DrillsPage session={session} />
       ) : hash.startsWith('#/users') && can(session.user, 'user.manage') ? (
         <UsersPage session={session} />
       ) : (
