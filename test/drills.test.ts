@@ -100,6 +100,12 @@ describe('scenarios', () => {
         expect(s.scenario.injects.length).toBeLessThanOrEqual(15);
       }
     }
+    // The shipped no-script script is restricted: controllers only.
+    expect((await controller.get('/api/scenarios')).body.scenarios.some((s: any) => s.id === 'wl-weigong-culvert-noscript' && s.restricted)).toBe(true);
+    for (const who of [commander, evaluator]) {
+      expect((await who.get('/api/scenarios')).body.scenarios.some((s: any) => s.id === 'wl-weigong-culvert-noscript')).toBe(false);
+      expect((await who.get('/api/scenarios/wl-weigong-culvert-noscript')).status).toBe(404);
+    }
     for (const who of [staff, fieldD07, observer]) {
       const res = await who.get('/api/scenarios');
       expect(res.status).toBe(403);
