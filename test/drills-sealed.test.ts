@@ -31,7 +31,7 @@ const ydocs: { role: string; client: YClient }[] = [];
 const counts = { routes: 0, calls: 0, sockets: 0, yjs: 0 };
 
 beforeAll(async () => {
-  t = await startTestServer({ DRILL_POLL_MS: '100' });
+  t = await startTestServer({ DRILL_POLL_MS: '100', EXERCISE_SMS_NUMBERS: '+8613800138000' });
   controller = await t.user('controller');
   for (const role of ROLES) clients[role] = await t.user(role, role === 'field' ? { teamId: 'T-D07' } : {});
   // What participants can reach: an open exercise and an actual incident with a dispatch, an allocation and a warning.
@@ -216,6 +216,8 @@ describe('a sealed no-script drill', () => {
     expect(events[1]!.data).toMatchObject({ injectId: 'inj-01', form: 'public-call', drillId: sealed.drillId });
     // The team's phone message reaches the drill sink only; the controller-only inject stays with the drill staff.
     await until(async () => expect((await controller.get(`/api/drills/${sealed.drillId}/messages`)).body.messages.length).toBe(1));
+    // To the number configured for drills (EXERCISE_SMS_NUMBERS) only, never to a real recipient.
+    expect((await controller.get(`/api/drills/${sealed.drillId}/messages`)).body.messages[0]).toMatchObject({ injectId: 'inj-02', channel: 'sms', address: '+8613800138000' });
     const fieldSees = ((await clients.field.get(`/api/incidents/${fired.id}/events`)).body.events as IncidentEvent[]).filter((e) => e.type === 'drill.inject_released').map((e) => e.data.injectId);
     expect(fieldSees).toEqual(['inj-01', 'inj-02']);
     expect((await clients.evaluator.get(`/api/drills/${sealed.drillId}`)).status).toBe(200);
