@@ -89,4 +89,31 @@ describe('drill console end to end', () => {
     expect(await seriousAxeViolations(consolePage)).toEqual([]);
     expect(errors.flat()).toEqual([]);
   });
+
+  it('inject texts are text, never markup, on the board, the phone and the console', async () => {
+    const controller = await srv.api.login('e2e.controller', 'password-123');
+    const evil = '<img src=x onerror="window.__drillXss=1">';
+    const scenario = {
+      id: 'e2e-xss',
+      title: { zh: `注入测试${evil}`, en: `XSS ${evil}` },
+      planId: 'waterlogging-underpass',
+      level: 'IV',
+      objectives: [{ zh: '文本', en: 'Text' }],
+      injects: [{ id: 'inj-01', at: 0, audience: { kind: 'all' }, form: 'field-report', from: { teamId: 'T-D07' }, content: { zh: `现场${evil}`, en: `Field ${evil}` } }],
+    };
+    expect((await controller.post('/api/scenarios', scenario)).status).toBe(201);
+    const drill = (await controller.post('/api/drills', { kind: 'tabletop', scenarioId: 'e2e-xss' })).body.drill;
+    const started = (await controller.post(`/api/drills/${drill.id}/start`)).body.drill;
+    await board.goto(`${srv.url}/#/incidents/${started.incidentId}`);
+    await expect.poll(() => board.locator('[data-testid=timeline] li[data-type="drill.inject_released"]').first().textContent(), { timeout: 20_000 }).toContain(evil);
+    await field.reload();
+    await expect.poll(async () => (await field.locator('body').textContent()) ?? '', { timeout: 20_000 }).toContain(evil);
+    await consolePage.reload();
+    await consolePage.getByTestId('drills-page').waitFor();
+    await expect.poll(async () => (await consolePage.getByTestId('drills-page').textContent()) ?? '').toContain(evil);
+    for (const page of [board, field, consolePage]) {
+      expect(await page.evaluate(() => (window as unknown as { __drillXss?: number }).__drillXss)).toBeUndefined();
+      expect(await page.locator('img[src=x]').count()).toBe(0);
+    }
+  });
 });
