@@ -402,51 +402,63 @@ export class DrillService {
     let fired = 0;
     let released = 0;
     for (let n = 0; n < limit; n++) {
-      const done = await withTransaction(this.db.pool, async (tx, afterCommit) => {
-        const { rows } = await tx.query<DrillRow>(
-          `SELECT * FROM drills WHERE status = 'sealed' AND fire_at <= now() ORDER BY fire_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
-        );
-        const row = rows[0];
-        if (!row) return false;
-        const actor = await this.creatorActor(tx, row.created_by);
-        await this.launch(tx, afterCommit, actor, row, true);
-        return true;
-      });
-      if (!done) break;
-      fired++;
+      let claimed: string | undefined;
+      try {
+        const done = await withTransaction(this.db.pool, async (tx, afterCommit) => {
+          const { rows } = await tx.query<DrillRow>(
+            `SELECT * FROM drills WHERE status = 'sealed' AND fire_at <= now() ORDER BY fire_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+          );
+          const row = rows[0];
+          if (!row) return false;
+          claimed = row.id;
+          const actor = await this.creatorActor(tx, row.created_by);
+          await this.launch(tx, afterCommit, actor, row, true);
+          return true;
+        });
+        if (!done) break;
+        fired++;
+      } catch (err) {
+        if (!claimed) throw err;
+        // Nothing of it was written; try again later instead of blocking every drill behind it.
+        this.log.error({ err, drillId: claimed }, 'drills: firing a sealed drill failed; retrying in 30 s');
+        await this.db.pool.query(`UPDATE drills SET fire_at = now() + interval '30 seconds' WHERE id = $1 AND status = 'sealed'`, [claimed]);
+      }
     }
     for (let n = 0; n < limit; n++) {
-      const done = await withTransaction(this.db.pool, async (tx, afterCommit) => {
-        // Lock order everywhere: the drill row, then its inject rows (pause, end and manual release
-        // do the same). SKIP LOCKED: a drill another node is working on is left to that node.
-        const { rows } = await tx.query<DrillRow & { claim_inject: string }>(
-          `SELECT d.*, i.inject_id AS claim_inject FROM drill_injects i JOIN drills d ON d.id = i.drill_id
-           WHERE i.released_at IS NULL AND i.due_at <= now() AND d.status = 'running'
-           ORDER BY i.due_at, i.ord LIMIT 1 FOR UPDATE OF d SKIP LOCKED`,
+      let claimed: [string, string] | undefined;
+      try {
+        const outcome = await withTransaction(this.db.pool, async (tx, afterCommit) => {
+          // Lock order everywhere: the drill row, then its inject rows (pause, end and manual release
+          // do the same). SKIP LOCKED: a drill another node is working on is left to that node.
+          const { rows } = await tx.query<DrillRow & { claim_inject: string }>(
+            `SELECT d.*, i.inject_id AS claim_inject FROM drill_injects i JOIN drills d ON d.id = i.drill_id
+             WHERE i.released_at IS NULL AND i.due_at <= now() AND d.status = 'running'
+             ORDER BY i.due_at, i.ord LIMIT 1 FOR UPDATE OF d SKIP LOCKED`,
+          );
+          const row = rows[0];
+          if (!row) return 'none';
+          if (row.status !== 'running') return 'skipped';
+          claimed = [row.id, row.claim_inject];
+          // A fresh statement sees whatever committed before we held the drill: released is released.
+          const again = await tx.query<InjectRow>('SELECT * FROM drill_injects WHERE drill_id = $1 AND inject_id = $2 FOR UPDATE', [row.id, row.claim_inject]);
+          const fresh = again.rows[0];
+          if (!fresh || fresh.released_at || !fresh.due_at || fresh.due_at.getTime() > Date.now() + 5) return 'skipped';
+          await this.release(tx, afterCommit, row, fresh, null);
+          return 'released';
+        });
+        if (outcome === 'none') break;
+        if (outcome === 'released') released++;
+      } catch (err) {
+        if (!claimed) throw err;
+        // The release rolled back whole; postpone this inject so the ones due after it still go.
+        this.log.error({ err, drillId: claimed[0], injectId: claimed[1] }, 'drills: releasing an inject failed; retrying in 30 s');
+        await this.db.pool.query(
+          `UPDATE drill_injects SET due_at = now() + interval '30 seconds' WHERE drill_id = $1 AND inject_id = $2 AND released_at IS NULL AND due_at IS NOT NULL`,
+          claimed,
         );
-        const row = rows[0];
-        if (!row) return false;
-        if (row.status !== 'running') return true;
-        // A fresh statement sees whatever committed before we held the drill: released is released.
-        const again = await tx.query<InjectRow>('SELECT * FROM drill_injects WHERE drill_id = $1 AND inject_id = $2 FOR UPDATE', [row.id, row.claim_inject]);
-        const fresh = again.rows[0];
-        if (!fresh || fresh.released_at || !fresh.due_at || fresh.due_at.getTime() > Date.now() + 5) return true;
-        await this.release(tx, afterCommit, row, fresh, null);
-        return true;
-      });
-      if (!done) break;
-      released++;
+      }
     }
     return { fired, released };
-  }
-
-  /** The next time the scheduler has something to do (for tests and the console); null if nothing. */
-  async nextDue(): Promise<Date | null> {
-    const { rows } = await this.db.pool.query<{ next: Date | null }>(
-      `SELECT LEAST((SELECT min(fire_at) FROM drills WHERE status = 'sealed'),
-                    (SELECT min(i.due_at) FROM drill_injects i JOIN drills d ON d.id = i.drill_id WHERE i.released_at IS NULL AND d.status = 'running')) AS next`,
-    );
-    return rows[0]?.next ?? null;
   }
 
   // ───────────── internals ─────────────
