@@ -28,6 +28,8 @@ import { warningsModule } from './warnings/module.js';
 import { fieldModule } from './field/module.js';
 import { webModule } from './web/module.js';
 import { reviewModule } from './review/module.js';
+import { drillsModule, loadDrillSeeds } from './drills/module.js';
+import { drillReviewSection } from './drills/review-section.js';
 import { idempotencyRoutes } from './http/idempotency.js';
 
 /** What every module is given: the shared services of one server node. */
@@ -68,6 +70,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const plans = await PlanLibrary.load(config.plansDir);
   const organisation = await readOrganisationSeed(config.organisationFile);
+  const drillSeeds = await loadDrillSeeds(config.drillsDir, plans, organisation);
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolSize: config.DB_POOL_SIZE, clientMaxUses: config.DB_CLIENT_MAX_USES, embeddedSharedBuffers: config.EMBEDDED_SHARED_BUFFERS, log });
   try {
     await migrate(db.pool, log);
@@ -92,7 +95,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const incidents = new IncidentService(db, plans, bus);
   const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents };
 
-  const modules: Module[] = [sessionsModule(context), liveModule(context), resourcesModule(context), roomsModule(context), warningsModule(context), fieldModule(context), reviewModule(context), webModule(context)];
+  const modules: Module[] = [sessionsModule(context), liveModule(context), resourcesModule(context), roomsModule(context), warningsModule(context), fieldModule(context), drillsModule(context, drillSeeds), reviewModule(context, { drillSource: (incidentId) => drillReviewSection(db, incidentId) }), webModule(context)];
 
   const app = createHttpApp({
     log,

@@ -38,6 +38,9 @@ const envSchema = z.object({
   LOGIN_BLOCK_MAX_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(3600),
   PLANS_DIR: z.string().min(1).default('./plans'),
   ORGANISATION_FILE: z.string().min(1).default('./seed/demo-organisation.yaml'),
+  // Drills (issue 11): shipped scenario seeds, and how often the scheduler looks for due injects and sealed drills.
+  DRILLS_DIR: z.string().min(1).default('./drills'),
+  DRILL_POLL_MS: z.coerce.number().int().min(20).max(60_000).default(500),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   TIMEZONE: z.string().min(1).default('Asia/Shanghai'),
@@ -117,6 +120,7 @@ export interface Config extends Env {
   dataDir: string;
   plansDir: string;
   organisationFile: string;
+  drillsDir: string;
 }
 
 export class ConfigError extends Error {
@@ -146,5 +150,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(cfg.DATA_DIR),
     plansDir: path.resolve(cfg.PLANS_DIR),
     organisationFile: path.resolve(cfg.ORGANISATION_FILE),
+    drillsDir: path.resolve(cfg.DRILLS_DIR),
   };
 }

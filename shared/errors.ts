@@ -40,6 +40,11 @@ export const ERROR_CODES = {
   // idempotency (Idempotency-Key header on POST)
   idempotency_key_reused: { status: 422, description: 'This Idempotency-Key was already used for a different request (method, path or body).' },
   idempotency_in_progress: { status: 409, description: 'A request with this Idempotency-Key is still running; retry later with the same key.' },
+  // drills (issue 11)
+  invalid_scenario: { status: 422, description: 'A drill scenario failed validation or names a plan, checklist item or team that does not exist; details.problems lists each (path, message).' },
+  unknown_scenario: { status: 422, description: 'No stored drill scenario with that id (or one a no-script drill may not use: it must be restricted).' },
+  drill_state: { status: 409, description: 'The drill is not in a state that allows this (e.g. start a drill that is not ready, pause one that is not running); details.status says where it is.' },
+  inject_already_released: { status: 409, description: 'That inject was already released (an inject is released exactly once).' },
   rate_limited: { status: 429, description: 'Too many requests from you (or from everyone) on a public surface; wait Retry-After seconds.' },
   internal: { status: 500, description: 'An unexpected server error; it is logged, nothing was half-written.' },
   unavailable: { status: 503, description: 'The server or its database is not ready (see /healthz).' },

@@ -71,6 +71,11 @@ export interface ActionSubjects {
   'review.read': OnIncident;
   'improvement.manage': OnIncident;
   'improvement.list': void;
+  'scenario.read': void;
+  'scenario.manage': void;
+  'drill.read': void;
+  'drill.manage': void;
+  'drill.observe': void;
 }
 
 export type Action = keyof ActionSubjects;
@@ -163,6 +168,11 @@ export const ACTIONS: { [A in Action]: ActionInfo<A> } = {
     onClosed: 'allowed',
   },
   'improvement.list': { does: 'list improvement items', covers: 'improvement items across incidents and per plan', hidesInvisible: false },
+  'scenario.read': { does: 'read drill scenarios', covers: 'drill scenarios (演练脚本) and their versions', hidesInvisible: false },
+  'scenario.manage': { does: 'create and edit drill scenarios', covers: 'create a scenario or a new version of one', hidesInvisible: false },
+  'drill.read': { does: 'read drills', covers: 'drills, their injects, expected-action scoreboard and observations (sealed drills: controllers only)', hidesInvisible: false },
+  'drill.manage': { does: 'run drills', covers: 'create, seal, start, pause, resume, end drills; release injects', hidesInvisible: false },
+  'drill.observe': { does: 'record drill observations', covers: 'evaluator observations (评估记录)', hidesInvisible: false },
 };
 
 /** `true`: always; `'exercise'`: on exercise incidents only; or a condition, described for the docs. */
@@ -233,6 +243,8 @@ export const ROLE_PROFILES: Record<Role, RoleProfile> = {
       'recipients.manage': true,
       'broadcast-endpoint.register': true,
       ...REVIEW,
+      'scenario.read': true,
+      'scenario.manage': true,
     },
   },
   staff: {
@@ -262,9 +274,19 @@ export const ROLE_PROFILES: Record<Role, RoleProfile> = {
       'warning.approve': 'exercise',
       'review.read': 'exercise',
       'improvement.manage': 'exercise',
+      'scenario.read': true,
+      'scenario.manage': true,
+      'drill.read': true,
+      'drill.manage': true,
+      'drill.observe': true,
     },
   },
   observer: { sees: 'all', grants: { ...READS } },
+  /** Exercises only; reads everything of a drill (not a sealed one), changes nothing of the response. */
+  evaluator: {
+    sees: 'exercise',
+    grants: { ...READS, 'warning.deliveries': 'exercise', 'review.read': 'exercise', 'scenario.read': true, 'drill.read': true, 'drill.observe': true },
+  },
 };
 
 export type Decision = 'allow' | 'hidden' | 'forbidden' | 'closed';

@@ -1,4 +1,4 @@
-export const ROLES = ['commander', 'staff', 'field', 'controller', 'observer'] as const;
+export const ROLES = ['commander', 'staff', 'field', 'controller', 'observer', 'evaluator'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const ROLE_LABELS: Record<Role, { zh: string; en: string }> = {
@@ -7,6 +7,7 @@ export const ROLE_LABELS: Record<Role, { zh: string; en: string }> = {
   field: { zh: '现场队员', en: 'Field responder' },
   controller: { zh: '演练导调', en: 'Exercise controller' },
   observer: { zh: '观察员', en: 'Observer (read-only)' },
+  evaluator: { zh: '演练评估员', en: 'Exercise evaluator' },
 };
 
 export interface UserView {

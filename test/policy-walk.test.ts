@@ -219,7 +219,22 @@ const CASES: Record<string, RouteCase> = {
   },
   'GET /api/improvements': { action: 'improvement.list', call: () => ({ method: 'GET', path: '/api/improvements' }) },
   'GET /api/plans/:id/improvements': { action: 'improvement.list', call: () => ({ method: 'GET', path: '/api/plans/waterlogging-underpass/improvements' }) },
+  // Drills (issue 11): allowed changes aim at an ended drill (409 drill_state) or fail validation.
+  'POST /api/scenarios': { action: 'scenario.manage', call: () => ({ method: 'POST', path: '/api/scenarios', body: { id: 'walk' } }) }, // 422 invalid_scenario
+  'GET /api/scenarios': { action: 'scenario.read', call: () => ({ method: 'GET', path: '/api/scenarios' }) },
+  'GET /api/scenarios/:id': { action: 'scenario.read', call: () => ({ method: 'GET', path: '/api/scenarios/wl-jianshe-underpass-tabletop' }) },
+  'POST /api/drills': { action: 'drill.manage', call: () => ({ method: 'POST', path: '/api/drills', body: { kind: 'tabletop', scenarioId: 'no-such-scenario' } }) }, // 422 unknown_scenario
+  'GET /api/drills': { action: 'drill.read', call: () => ({ method: 'GET', path: '/api/drills' }) },
+  'GET /api/drills/:id': { action: 'drill.read', call: () => ({ method: 'GET', path: `/api/drills/${walkDrillId}` }) },
+  'GET /api/drills/:id/messages': { action: 'drill.read', call: () => ({ method: 'GET', path: `/api/drills/${walkDrillId}/messages` }) },
+  'POST /api/drills/:id/start': { action: 'drill.manage', call: () => ({ method: 'POST', path: `/api/drills/${walkDrillId}/start`, body: {} }) },
+  'POST /api/drills/:id/pause': { action: 'drill.manage', call: () => ({ method: 'POST', path: `/api/drills/${walkDrillId}/pause`, body: {} }) },
+  'POST /api/drills/:id/resume': { action: 'drill.manage', call: () => ({ method: 'POST', path: `/api/drills/${walkDrillId}/resume`, body: {} }) },
+  'POST /api/drills/:id/end': { action: 'drill.manage', call: () => ({ method: 'POST', path: `/api/drills/${walkDrillId}/end`, body: {} }) },
+  'POST /api/drills/:id/injects/:injectId/release': { action: 'drill.manage', call: () => ({ method: 'POST', path: `/api/drills/${walkDrillId}/injects/inj-10/release`, body: {} }) },
+  'POST /api/drills/:id/observations': { action: 'drill.observe', call: () => ({ method: 'POST', path: `/api/drills/${walkDrillId}/observations`, body: {} }) }, // 400
 };
+let walkDrillId = '';
 
 /** Every route the server source registers (`<router>.<method>('<path>'`), so a new one fails the walk until it has a case. */
 async function registeredRoutes(): Promise<string[]> {
@@ -292,6 +307,11 @@ beforeAll(async () => {
   fixtures.push(await makeFixture('exercise', 'exercise', 'T-D03', false, staff));
   fixtures.push(await makeFixture('closed actual', 'actual', 'T-D04', true, staff));
   fixtures.push(await makeFixture('closed exercise', 'exercise', 'T-D05', true, staff));
+  // An ended drill: every allowed drill control answers 409 drill_state and changes nothing.
+  const drill = await clients.controller.post('/api/drills', { kind: 'tabletop', scenarioId: 'wl-jianshe-underpass-tabletop' });
+  walkDrillId = drill.body.drill.id;
+  expect((await clients.controller.post(`/api/drills/${walkDrillId}/start`, {})).status).toBe(200);
+  expect((await clients.controller.post(`/api/drills/${walkDrillId}/end`, {})).status).toBe(200);
 }, 300_000);
 
 afterAll(async () => {

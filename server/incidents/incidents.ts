@@ -99,10 +99,24 @@ export class IncidentService {
     if (!plan.levels[input.level]) {
       throw new AppError('level_not_in_plan', `plan ${plan.id} defines no level ${input.level}`, { planId: plan.id, level: input.level });
     }
+    return withTransaction(this.db.pool, (tx, afterCommit) => this.activateIn(tx, afterCommit, actor, input));
+  }
+
+  /**
+   * The same activation inside the caller's transaction (a drill starting its exercise incident
+   * commits the incident, its first event and the drill's own rows together).
+   */
+  async activateIn(tx: Queryable, afterCommit: (cb: () => void) => void, actor: Actor, input: ActivateInput): Promise<IncidentRecord> {
+    authorize(actor, 'incident.activate', { incident: { mode: input.mode, status: 'active' } });
+    const plan = this.plans.get(input.planId);
+    if (!plan) throw new AppError('unknown_plan', `no plan with id ${input.planId}`, { planId: input.planId, known: this.plans.list().map((p) => p.id) });
+    if (!plan.levels[input.level]) {
+      throw new AppError('level_not_in_plan', `plan ${plan.id} defines no level ${input.level}`, { planId: plan.id, level: input.level });
+    }
     const id = randomUUID();
     const now = new Date();
     const title = input.title ?? defaultTitle(plan, input.level);
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    {
       await tx.query(
         `INSERT INTO incidents (id, plan_id, plan_version, plan, title, mode, status, level, location_lat, location_lon, area, activated_at, activated_by, last_hash)
          VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11, $12, $13)`,
@@ -116,7 +130,7 @@ export class IncidentService {
       });
       afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, id);
-    });
+    }
   }
 
   async changeLevel(actor: Actor, id: string, level: ResponseLevel, reason?: string): Promise<IncidentRecord> {

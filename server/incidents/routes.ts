@@ -7,6 +7,7 @@ import type { Database } from '../db/database.js';
 import { actorOf } from '../auth/middleware.js';
 import { parseInput } from '../http/validate.js';
 import { listEvents, verifyChain } from './event-log.js';
+import { eventReaches } from '../../shared/drill.js';
 import { publicView, type IncidentService } from './incidents.js';
 
 const activateBody = z
@@ -57,10 +58,13 @@ export function incidentRoutes(db: Database, incidents: IncidentService): Router
     res.json({ incident: publicView(await incidents.close(actorOf(req), req.params.id, summary)) });
   });
   router.get('/api/incidents/:id/events', async (req, res) => {
-    const incident = await incidents.get(actorOf(req), req.params.id);
+    const actor = actorOf(req);
+    const incident = await incidents.get(actor, req.params.id);
     const q = parseInput(eventsQuery, req.query, 'query');
     const types = q.type === undefined ? undefined : Array.isArray(q.type) ? q.type : [q.type];
-    res.json({ incidentId: incident.id, events: await listEvents(db.pool, incident.id, { afterSeq: q.afterSeq, limit: q.limit, types }) });
+    // Drill entries reach their audience only (a controller-only inject: controllers and evaluators).
+    const events = (await listEvents(db.pool, incident.id, { afterSeq: q.afterSeq, limit: q.limit, types })).filter((e) => eventReaches(actor, e));
+    res.json({ incidentId: incident.id, events });
   });
   router.get('/api/incidents/:id/events/verify', async (req, res) => {
     const incident = await incidents.get(actorOf(req), req.params.id);

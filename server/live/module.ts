@@ -16,6 +16,7 @@ import { LiveRooms } from './rooms.js';
 import { limitConnections } from './connection-limits.js';
 import { LocalConnectionLimiter } from '../connection-limiter.js';
 import { roomOf, type LiveServer } from './types.js';
+import { eventReaches } from '../../shared/drill.js';
 
 const CURSOR_SWEEP_INTERVAL_MS = 30_000;
 
@@ -82,7 +83,20 @@ export function liveModule(context: ServerContext): Module {
         connectionStateRecovery: { maxDisconnectionDuration: config.LIVE_RECOVERY_WINDOW_MS, skipMiddlewares: false },
       });
       const liveIo = io;
-      fanout = new EventFanout(db.pool, (event) => liveIo.to(roomOf(event.incidentId)).emit(LIVE_EVENTS.event, event), log);
+      fanout = new EventFanout(
+        db.pool,
+        (event) => {
+          if (!event.type.startsWith('drill.')) return void liveIo.to(roomOf(event.incidentId)).emit(LIVE_EVENTS.event, event);
+          // Drill entries reach their audience only: one emit per local socket of the room that may
+          // see it (every node fans out to its own sockets, so local is all of them).
+          const ns = liveIo.of('/');
+          for (const socketId of ns.adapter.rooms.get(roomOf(event.incidentId)) ?? []) {
+            const socket = ns.sockets.get(socketId);
+            if (socket && eventReaches(socket.data.actor, event)) socket.emit(LIVE_EVENTS.event, event);
+          }
+        },
+        log,
+      );
       presenceFeed = new PresenceBroadcaster(presence, (incidentId, members) => liveIo.to(roomOf(incidentId)).emit(LIVE_EVENTS.presence, { incidentId, members }), roomSize, log);
       rooms = new LiveRooms(liveIo, { db: db.pool, incidents, fanout, presence, presenceFeed, log, maxBadMessages: config.LIVE_MAX_BAD_MESSAGES });
       const liveRooms = rooms;

@@ -3,6 +3,7 @@ import type { Queryable } from '../db/database.js';
 import type { Logger } from '../log.js';
 import { AppError } from '../http/errors.js';
 import { listEvents } from '../incidents/event-log.js';
+import { eventReaches } from '../../shared/drill.js';
 import { publicView, type IncidentService } from '../incidents/incidents.js';
 import { LIVE_EVENTS, LIVE_JOIN_PAGE_SIZE, type JoinAck, type LeaveAck, type LiveError } from '../../shared/live.js';
 import type { EventFanout } from './event-fanout.js';
@@ -88,7 +89,8 @@ export class LiveRooms {
         socket.join(roomOf(visible.id));
         this.addPresence(socket, visible.id);
       }
-      reply({ ok: true, incident: publicView(visible), events: page.slice(0, LIVE_JOIN_PAGE_SIZE), hasMore });
+      // Drill entries reach their audience only (see shared/drill.ts eventReaches).
+      reply({ ok: true, incident: publicView(visible), events: page.slice(0, LIVE_JOIN_PAGE_SIZE).filter((e) => eventReaches(actor, e)), hasMore });
     });
   }
 

@@ -21,7 +21,7 @@ export interface TestServer {
   dataDir: string;
   database: TestDatabase;
   /** Creates a user (through the API, as admin) and returns a client logged in as them. */
-  user(role: 'commander' | 'staff' | 'field' | 'controller' | 'observer', opts?: { teamId?: string; username?: string }): Promise<Api & { userId: string; username: string }>;
+  user(role: 'commander' | 'staff' | 'field' | 'controller' | 'observer' | 'evaluator', opts?: { teamId?: string; username?: string }): Promise<Api & { userId: string; username: string }>;
   close(): Promise<void>;
 }
 
@@ -36,6 +36,7 @@ export function testEnv(dataDir: string, databaseUrl: string | undefined, extra:
     ADMIN_PASSWORD,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     PLANS_DIR: path.join(ROOT, 'plans'),
+    DRILLS_DIR: path.join(ROOT, 'drills'),
     ORGANISATION_FILE: path.join(ROOT, 'seed/demo-organisation.yaml'),
     ...extra,
   };

@@ -8,6 +8,7 @@ import { IncidentList } from './IncidentList.js';
 import { Board } from './Board.js';
 import { ReviewView } from './ReviewView.js';
 import { UsersPage } from './UsersPage.js';
+import { DrillsPage } from './DrillsPage.js';
 import { can } from '../../../shared/policy.js';
 
 function useHashRoute(): string {
@@ -54,6 +55,11 @@ export function App() {
             {t('用户管理', 'Users')}
           </a>
         )}
+        {can(session.user, 'drill.read') && (
+          <a href="#/drills" class="nav-link" data-testid="nav-drills">
+            {t('演练导调', 'Drills')}
+          </a>
+        )}
         <span class="spacer" />
         <span class="muted">
           {session.user.displayName} · {ROLE_LABELS[session.user.role][t('zh', 'en') as 'zh' | 'en']}
@@ -70,6 +76,8 @@ export function App() {
         <ReviewView key={review[1]} incidentId={review[1]!} session={session} />
       ) : match ? (
         <Board key={match[1]} incidentId={match[1]!} session={session} wall={wall} />
+      ) : hash.startsWith('#/drills') && can(session.user, 'drill.read') ? (
+        <DrillsPage session={session} />
       ) : hash.startsWith('#/users') && can(session.user, 'user.manage') ? (
         <UsersPage session={session} />
       ) : (

@@ -58,6 +58,30 @@ function deliverySummary(d: Data): Sentence {
   return { zh: parts.map((p) => p.zh).join('，'), en: parts.map((p) => p.en).join(', ') };
 }
 
+/**
+ * A drill inject as participants would see the real thing: a field report as that team's 现场情况,
+ * a sensor reading as an alarm, a public call as a 12345/110 transfer, a phone message as an SMS.
+ */
+function injectSentence(d: Data): Sentence {
+  const content = d.content && typeof d.content === 'object' ? (d.content as Bilingual) : { zh: '', en: '' };
+  const from = (d.from && typeof d.from === 'object' ? d.from : {}) as Data;
+  const name = from.name && typeof from.name === 'object' ? (from.name as Bilingual) : null;
+  switch (d.form) {
+    case 'field-report': {
+      const who = from.teamName && typeof from.teamName === 'object' ? (from.teamName as Bilingual) : { zh: text(from.teamId) || '现场', en: text(from.teamId) || 'field' };
+      return { zh: `现场情况（${who.zh}）：${content.zh}`, en: `Field report (${who.en}): ${content.en}` };
+    }
+    case 'sensor':
+      return { zh: `监测报警（${name?.zh ?? '监测点'}）：${content.zh}`, en: `Sensor alarm (${name?.en ?? 'monitoring point'}): ${content.en}` };
+    case 'public-call':
+      return { zh: `${name?.zh ?? `${text(from.phone) || '12345/110'}`}转警：${content.zh}`, en: `${name?.en ?? `${text(from.phone) || '12345/110'} transfer`}: ${content.en}` };
+    case 'phone-message':
+      return { zh: `短信${name ? `（${name.zh}）` : ''}：${content.zh}`, en: `Text message${name ? ` (${name.en})` : ''}: ${content.en}` };
+    default:
+      return { zh: `${name?.zh ?? '指挥部消息'}：${content.zh}`, en: `${name?.en ?? 'Message'}: ${content.en}` };
+  }
+}
+
 /** The sentence for one event-log entry, in both languages. Every type the server writes has one. */
 export function eventSentence(e: Pick<IncidentEvent, 'type' | 'data'>): Sentence {
   const d = e.data as Data;
@@ -130,6 +154,18 @@ export function eventSentence(e: Pick<IncidentEvent, 'type' | 'data'>): Sentence
       const who = d.teamId ? team(d) : { zh: '现场', en: 'field' };
       return { zh: `现场情况（${who.zh}）：${text(d.text)}`, en: `Field report (${who.en}): ${text(d.text)}` };
     }
+    case 'drill.inject_released':
+      return injectSentence(d);
+    case 'drill.started':
+      return { zh: `演练开始（脚本 ${text(d.scenarioId)}）`, en: `Drill started (scenario ${text(d.scenarioId)})` };
+    case 'drill.paused':
+      return { zh: '演练暂停', en: 'Drill paused' };
+    case 'drill.resumed':
+      return { zh: '演练继续', en: 'Drill resumed' };
+    case 'drill.ended':
+      return { zh: '演练结束', en: 'Drill ended' };
+    case 'drill.observation':
+      return { zh: `评估记录：${text(d.text)}`, en: `Evaluator note: ${text(d.text)}` };
     default:
       // A type this client does not know yet (a newer server): say so plainly, never dump JSON.
       return { zh: `其他记录（${e.type}）`, en: `Other entry (${e.type})` };

@@ -5,6 +5,8 @@ import { ExerciseBanner, LangSwitch, LoginForm } from '../common/ui.js';
 import { useSession, type Session } from '../common/session.js';
 import { useChecklist, type ChecklistState } from '../common/checklist.js';
 import { useLiveFeed } from '../common/live.js';
+import { describeEvent } from '../common/events.js';
+import type { IncidentEvent } from '../../../shared/events.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import type { ChecklistItem, ItemStatus } from '../../../shared/checklist.js';
 import { DISPATCH_STATUS_LABELS, type DispatchStatus, type DispatchView } from '../../../shared/resources.js';
@@ -139,6 +141,7 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
           {(feed.incident ?? incident)!.title}
         </p>
       )}
+      <Injects events={feed.events} />
       {stale && <p class="muted small">{t(`离线：显示 ${formatTime(stale)} 的数据`, `Offline: showing data from ${formatTime(stale)}`)}</p>}
       {error && <p class="error">{error}</p>}
       <nav class="tabs" role="tablist">
@@ -167,6 +170,24 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
         </button>
       </footer>
     </div>
+  );
+}
+
+/**
+ * What the drill sends this phone (演练注入): the live feed brings only the injects addressed to
+ * everyone, this user's role or this team (the server filters), newest first, as the real thing reads.
+ */
+function Injects(props: { events: IncidentEvent[] }) {
+  const injects = props.events.filter((e) => e.type === 'drill.inject_released').slice(-5).reverse();
+  if (injects.length === 0) return null;
+  return (
+    <section class="field-injects" aria-label={t('现场通知', 'Notices')} data-testid="field-injects">
+      {injects.map((e) => (
+        <p key={e.seq} class="field-inject" data-testid="field-inject">
+          <span class="muted small">{formatTime(e.at)}</span> {describeEvent(e)}
+        </p>
+      ))}
+    </section>
   );
 }
 
