@@ -394,6 +394,12 @@ describe('evaluation', () => {
     expect(review!.observations[0]!.by).toBeTruthy();
     const other = (await commander.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'IV', mode: 'exercise' })).body.incident.id;
     expect(await drillReviewSection(t.server.context.db, other)).toBeNull();
+    // The after-action review of the drill's incident carries this section, for the evaluator too.
+    const full = await evaluator.get(`/api/incidents/${incidentId}/review`);
+    expect(full.status).toBe(200);
+    expect(full.body.review.drill).toMatchObject({ drillId: id, scenarioId: 'tt-eval' });
+    expect(full.body.review.drill.expectedActions.map((e: any) => [e.id, e.status])).toEqual(review!.expectedActions.map((e) => [e.id, e.status]));
+    expect((await evaluator.get(`/api/incidents/${other}/review`)).body.review.drill).toBeNull();
   });
 
   it('is readable by controllers and evaluators only', async () => {
