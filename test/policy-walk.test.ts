@@ -189,6 +189,7 @@ const CASES: Record<string, RouteCase> = {
   'POST /api/warnings/:id/update': { action: 'warning.edit', perIncident: true, call: (fx) => ({ method: 'POST', path: `/api/warnings/${fx!.warnings.draft}/update`, body: {} }) }, // 409 warning_not_sent
   'POST /api/warnings/:id/cancel': { action: 'warning.edit', perIncident: true, call: (fx) => ({ method: 'POST', path: `/api/warnings/${fx!.warnings.draft}/cancel`, body: {} }) },
   'GET /api/warnings/:id/cap.xml': { action: 'incident.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/cap.xml` }) },
+  'GET /api/warnings/:id/gbt35965.xml': { action: 'incident.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/gbt35965.xml` }) },
   'GET /api/warnings/:id/sink': { action: 'warning.deliveries', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/sink` }) },
   'GET /api/warnings/:id/deliveries': { action: 'warning.deliveries', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/deliveries` }) },
 

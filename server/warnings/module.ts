@@ -17,14 +17,14 @@ import { WarningService } from './warnings.js';
 import { OutboxWorker } from './worker.js';
 
 /** Endpoints from BROADCAST_ENDPOINTS / EXERCISE_BROADCAST_ENDPOINTS, kept in step with the config. */
-async function syncEnvEndpoints(db: Queryable, actual: string[], exercise: string[]): Promise<void> {
+async function syncEnvEndpoints(db: Queryable, actual: string[], exercise: string[], gbt: string[]): Promise<void> {
   const all = [...actual.map((url) => ({ url, exercise: false })), ...exercise.map((url) => ({ url, exercise: true }))];
   for (const e of all) {
     const id = `env-${createHash('sha256').update(e.url).digest('hex').slice(0, 12)}`;
     await db.query(
-      `INSERT INTO broadcast_endpoints (id, name, url, exercise, source) VALUES ($1, $2, $3, $4, 'env')
-       ON CONFLICT (url) DO UPDATE SET exercise = EXCLUDED.exercise, active = true`,
-      [id, new URL(e.url).host, e.url, e.exercise],
+      `INSERT INTO broadcast_endpoints (id, name, url, exercise, source, format) VALUES ($1, $2, $3, $4, 'env', $5)
+       ON CONFLICT (url) DO UPDATE SET exercise = EXCLUDED.exercise, format = EXCLUDED.format, active = true`,
+      [id, new URL(e.url).host, e.url, e.exercise, gbt.includes(e.url) ? 'gbt35965' : 'cap'],
     );
   }
   await db.query(`UPDATE broadcast_endpoints SET active = false WHERE source = 'env' AND NOT (url = ANY($1::text[]))`, [all.map((e) => e.url)]);
@@ -66,7 +66,7 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
     },
     async start() {
       vapid = await loadVapidKeys(db.pool);
-      await syncEnvEndpoints(db.pool, parseUrlList(config.BROADCAST_ENDPOINTS), sinks.broadcastUrls);
+      await syncEnvEndpoints(db.pool, parseUrlList(config.BROADCAST_ENDPOINTS), sinks.broadcastUrls, parseUrlList(config.BROADCAST_GBT35965_ENDPOINTS));
       if (config.WARNING_WORKERS) worker.start();
       log.info({ sms: senders.sms.toSink() ? 'sink' : 'twilio', workers: config.WARNING_WORKERS, node: worker.nodeId }, 'warnings ready');
     },

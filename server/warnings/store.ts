@@ -15,6 +15,8 @@ export interface WarningRow {
   identifier: string | null;
   cap_sent: string | null;
   cap_xml: string | null;
+  gbt_identifier: string | null;
+  gbt_xml: string | null;
   author_id: string;
   approver_id: string | null;
   created_at: Date;

@@ -122,12 +122,12 @@ export class OutboxWorker {
   private async warning(id: string): Promise<SentWarning> {
     const cached = this.cache.get(id);
     if (cached) return cached;
-    const { rows } = await this.db.pool.query<{ id: string; mode: 'actual' | 'exercise'; msg_type: SentWarning['msgType']; identifier: string; fields: SentWarning['fields']; cap_xml: string }>(
-      'SELECT id, mode, msg_type, identifier, fields, cap_xml FROM warnings WHERE id = $1',
+    const { rows } = await this.db.pool.query<{ id: string; mode: 'actual' | 'exercise'; msg_type: SentWarning['msgType']; identifier: string; fields: SentWarning['fields']; cap_xml: string; gbt_xml: string | null }>(
+      'SELECT id, mode, msg_type, identifier, fields, cap_xml, gbt_xml FROM warnings WHERE id = $1',
       [id],
     );
     const r = rows[0]!;
-    const w: SentWarning = { id: r.id, mode: r.mode, msgType: r.msg_type, identifier: r.identifier, fields: r.fields, capXml: r.cap_xml };
+    const w: SentWarning = { id: r.id, mode: r.mode, msgType: r.msg_type, identifier: r.identifier, fields: r.fields, capXml: r.cap_xml, gbtXml: r.gbt_xml };
     if (this.cache.size > 1000) this.cache.clear();
     this.cache.set(id, w);
     return w;
