@@ -26,6 +26,10 @@ export const WARNING_EVENT_TYPES = {
   edited: 'warning.edited',
   approved: 'warning.approved',
   deliveryProgress: 'warning.delivery_progress',
+  /** 叫应: one responsible person acknowledged ({warningId, recipientId, name, via, at}). */
+  ackReceived: 'warning.ack_received',
+  /** 叫应: one escalation step taken for someone who has not answered (resend, call, escalate). */
+  ackEscalated: 'warning.ack_escalated',
 } as const;
 
 /** Event types written by the resources module (teams, dispatch, materials). */

@@ -107,6 +107,15 @@ export const warningTemplateSchema = z
     text: bilingualSchema,
     instruction: bilingualSchema.optional(),
     validHours: z.number().int().min(1).max(720).optional().describe('How long the warning stands once sent (CAP expires); default WARNING_DEFAULT_VALID_HOURS'),
+    acknowledgement: z
+      .object({
+        withinMinutes: z.number().min(0.01).max(1440),
+        callAfterMinutes: z.number().min(0.01).max(1440).optional(),
+        escalateAfterMinutes: z.number().min(0.01).max(1440).optional(),
+      })
+      .strict()
+      .optional()
+      .describe('叫应: responsible-person recipients must acknowledge within N minutes; then resend, voice call, superior alerted'),
   })
   .strict();
 

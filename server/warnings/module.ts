@@ -15,6 +15,8 @@ import { twilioWebhookRoutes } from './twilio-webhook.js';
 import { loadVapidKeys, type VapidKeys } from './vapid.js';
 import { WarningService } from './warnings.js';
 import { OutboxWorker } from './worker.js';
+import { EscalationScheduler } from '../acknowledgements/scheduler.js';
+import { acknowledgementRoutes } from '../acknowledgements/routes.js';
 
 /** Endpoints from BROADCAST_ENDPOINTS / EXERCISE_BROADCAST_ENDPOINTS, kept in step with the config. */
 async function syncEnvEndpoints(db: Queryable, actual: string[], exercise: string[], gbt: string[]): Promise<void> {
@@ -31,7 +33,7 @@ async function syncEnvEndpoints(db: Queryable, actual: string[], exercise: strin
 }
 
 /** Warnings: compose → approve → send, CAP 1.2, the outbox and its channels. */
-export function warningsModule(ctx: ServerContext): Module & { service: WarningService; worker: OutboxWorker } {
+export function warningsModule(ctx: ServerContext): Module & { service: WarningService; worker: OutboxWorker; escalations: EscalationScheduler } {
   const { config, db, log } = ctx;
   let server: http.Server | undefined;
   let vapid: VapidKeys | undefined;
@@ -47,17 +49,20 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
   const pushEndpoints = new PushEndpointPolicy(config.PUSH_ENDPOINT_ALLOWLIST);
   const progress = new ProgressReporter(db, ctx.bus, config.WARNING_PROGRESS_INTERVAL_MS, log);
   const senders = {
-    sms: new SmsChannel(config, () => publicBaseUrl(config, listenUrl)),
-    push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT, pushEndpoints),
+    sms: new SmsChannel(config, () => publicBaseUrl(config, listenUrl), db.pool),
+    push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT, pushEndpoints, () => publicBaseUrl(config, listenUrl)),
     broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET, config.BROADCAST_ALLOW_UNSIGNED),
   };
   const worker = new OutboxWorker(db, config, senders, sinks, progress, log.child({ module: 'warnings' }));
+  const escalations = new EscalationScheduler(db, config, ctx.bus, sinks, () => publicBaseUrl(config, listenUrl), log.child({ module: 'escalations' }));
   const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake(), () => publicBaseUrl(config, listenUrl));
   return {
     name: 'warnings',
     service,
     worker,
+    escalations,
     routers: [
+      acknowledgementRoutes({ db, config, bus: ctx.bus, warnings: service, listenUrl }),
       warningRoutes({ db, config, warnings: service, vapid: vapidKeys, listenUrl, pushEndpoints }),
       twilioWebhookRoutes(db, config, progress, listenUrl),
     ],
@@ -67,11 +72,14 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
     async start() {
       vapid = await loadVapidKeys(db.pool);
       await syncEnvEndpoints(db.pool, parseUrlList(config.BROADCAST_ENDPOINTS), sinks.broadcastUrls, parseUrlList(config.BROADCAST_GBT35965_ENDPOINTS));
-      if (config.WARNING_WORKERS) worker.start();
+      if (config.WARNING_WORKERS) {
+        worker.start();
+        escalations.start();
+      }
       log.info({ sms: senders.sms.toSink() ? 'sink' : 'twilio', workers: config.WARNING_WORKERS, node: worker.nodeId }, 'warnings ready');
     },
     async stop() {
-      await worker.stop();
+      await Promise.all([worker.stop(), escalations.stop()]);
       progress.stop();
     },
   };

@@ -36,7 +36,7 @@ export function warningNotFound(id: string): AppError {
   return new AppError('not_found', `warning ${id} not found`, { warningId: id });
 }
 
-export function toView(row: WarningRow, references: string | null): Omit<WarningView, 'delivery' | 'outgoing'> {
+export function toView(row: WarningRow, references: string | null): Omit<WarningView, 'delivery' | 'outgoing' | 'acks'> {
   return {
     ...row.fields,
     id: row.id,

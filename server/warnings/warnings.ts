@@ -18,6 +18,7 @@ import { warningProgress } from './progress.js';
 import { findWarning, toView, warningNotFound, type WarningRow } from './store.js';
 import type { ExerciseSinks } from './exercise-sinks.js';
 import { parseInput } from '../http/validate.js';
+import { ackSummary, createAcks } from '../acknowledgements/acks.js';
 
 const actorRef = eventActorOf;
 
@@ -132,6 +133,7 @@ export class WarningService {
         throw new AppError('empty_audience', 'no recipient or subscription matches the audience and area on the chosen channels', { queued: counts });
       }
       const total = counts.sms + counts.push + counts.broadcast;
+      const ackRequired = await createAcks(tx, { warningId: id, incidentId: incident.id, fields, approvedAt: now, exercise: row.mode === 'exercise' });
       await tx.query(
         `UPDATE warnings SET status = 'sent', identifier = $2, cap_sent = $3, cap_xml = $4, approver_id = $5, approved_at = $6, audience_size = $7, updated_at = $6,
                 gbt_identifier = $8, gbt_xml = $9 WHERE id = $1`,
@@ -147,7 +149,7 @@ export class WarningService {
           incidentId: row.incident_id,
           type: WARNING_EVENT_TYPES.approved,
           actor: actorRef(actor),
-          data: { warningId: id, msgType: row.msg_type, identifier, gbtIdentifier: gbt.identifier, references: row.references_id, colour: fields.colour, status: row.mode === 'exercise' ? 'Exercise' : 'Actual', queued: counts },
+          data: { warningId: id, msgType: row.msg_type, identifier, gbtIdentifier: gbt.identifier, references: row.references_id, colour: fields.colour, status: row.mode === 'exercise' ? 'Exercise' : 'Actual', queued: counts, ...(fields.acknowledgement ? { ackRequired, ackWithinMinutes: fields.acknowledgement.withinMinutes } : {}) },
         }),
       );
       return this.view(tx, (await findWarning(tx, id))!);
@@ -204,6 +206,7 @@ export class WarningService {
     return {
       ...toView(row, references),
       delivery: row.status === 'draft' ? null : await warningProgress(db, row.id, row.approved_at, row.fields.channels),
+      acks: row.status === 'draft' ? null : await ackSummary(db, row.id, row.approved_at),
       outgoing: outgoingMessages(row.fields, { exercise: row.mode === 'exercise', msgType: row.msg_type }),
     };
   }

@@ -156,6 +156,8 @@ export class OutboxWorker {
     const toSink: { d: ClaimedDelivery; body: string }[] = [];
     const external: { d: ClaimedDelivery; w: SentWarning }[] = [];
     const blocked: ClaimedDelivery[] = [];
+    // Loads what the bodies need (subscriptions, 叫应 tokens) for the whole batch, sink rows too.
+    await sender.prepare?.(batch);
     for (const d of batch) {
       const w = await this.warning(d.warning_id);
       if (w.mode === 'exercise' && !(await this.exerciseSafe(sender, d))) blocked.push(d);
@@ -170,7 +172,6 @@ export class OutboxWorker {
       );
     }
     if (toSink.length > 0) await this.writeSink(toSink);
-    if (external.length > 0) await sender.prepare?.(external.map((e) => e.d));
     // Successful pushes and broadcasts are recorded per batch (one statement); a crash before
     // that leaves them `sending`, and they are resent under their idempotency key / tag. SMS
     // (no idempotency at Twilio) is recorded one by one, right after each call.

@@ -19,6 +19,8 @@ ALTER TABLE broadcast_endpoints ADD COLUMN format text NOT NULL DEFAULT 'cap' CH
 ALTER TABLE warning_recipients ADD COLUMN responsible boolean NOT NULL DEFAULT false;
 ALTER TABLE warning_recipients ADD COLUMN escalation_name text;
 ALTER TABLE warning_recipients ADD COLUMN escalation_phone text;
+-- The person's own account (username), whose push subscriptions carry their acknowledge action.
+ALTER TABLE warning_recipients ADD COLUMN account text;
 
 -- One row per responsible person who must answer a warning, written in the approving transaction.
 CREATE TABLE warning_acks (

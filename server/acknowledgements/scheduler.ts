@@ -1,0 +1,250 @@
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import { withTransaction, type Database, type Queryable } from '../db/database.js';
+import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import type { Logger } from '../log.js';
+import { WARNING_EVENT_TYPES } from '../../shared/events.js';
+import type { WarningFields } from '../../shared/warnings.js';
+import { markExercise } from '../warnings/cap/rules.js';
+import type { ExerciseSinks } from '../warnings/exercise-sinks.js';
+import { smsBody } from '../warnings/messages.js';
+import { twilioClient } from '../warnings/channels/sms.js';
+import { retryDelayMs } from '../warnings/worker.js';
+import { ACK_SUBJECT, ackSmsSuffix, type AckStep } from './acks.js';
+
+interface ClaimedStep {
+  id: string;
+  incident_id: string;
+  subject: string;
+  subject_id: string;
+  step: string;
+  exercise: boolean;
+  attempts: number;
+}
+
+interface AckRow {
+  id: string;
+  warning_id: string;
+  recipient_id: string;
+  name: string | null;
+  phone: string;
+  escalation_name: string | null;
+  escalation_phone: string | null;
+  token: string;
+  acked_at: Date | null;
+  fields: WarningFields;
+  mode: 'actual' | 'exercise';
+  msg_type: 'Alert' | 'Update' | 'Cancel';
+  status: string;
+}
+
+type Action = { kind: 'sms' | 'call'; to: string; body: string } | { kind: 'skip'; status: 'cancelled' | 'failed' | 'blocked'; reason: string };
+
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+
+/** TwiML for the voice call: the headline read out in Chinese (text-to-speech), twice. */
+export function callTwiml(headline: string): string {
+  const say = `<Say language="zh-CN">${escapeXml(`${headline}。收到请回复短信1确认。`)}</Say>`;
+  return `<?xml version="1.0" encoding="UTF-8"?><Response>${say}<Pause length="1"/>${say}</Response>`;
+}
+
+/**
+ * The one escalation scheduler (叫应): every step is an `escalation_steps` row, claimed with
+ * FOR UPDATE SKIP LOCKED and marked `sending` in the claiming statement (so no two nodes take it),
+ * sent outside any transaction, then marked `done` together with its event-log entry. A row left
+ * `sending` by a crashed node becomes `unknown` (Twilio has no idempotency key: never resent
+ * blindly), or is taken again when it went to the built-in sink (whose record commits with `done`).
+ */
+export class EscalationScheduler {
+  readonly nodeId = `esc-${randomUUID().slice(0, 8)}`;
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private wakers = new Set<() => void>();
+  private readonly twilio: ReturnType<typeof twilioClient>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly config: Config,
+    private readonly bus: IncidentEventBus,
+    private readonly sinks: ExerciseSinks,
+    private readonly publicBase: () => string | null,
+    private readonly log: Logger,
+  ) {
+    this.twilio = twilioClient(config);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops.push(this.loop(), this.reaperLoop());
+  }
+
+  wake(): void {
+    for (const w of this.wakers) w();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await Promise.all(this.loops);
+    this.loops = [];
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      try {
+        const batch = await this.claim();
+        if (batch.length === 0) {
+          await this.sleep(this.config.ACK_POLL_MS);
+          continue;
+        }
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: Math.min(8, batch.length) }, async () => {
+            while (next < batch.length) await this.run(batch[next++]!);
+          }),
+        );
+      } catch (err) {
+        this.log.error({ err }, 'escalation scheduler error');
+        await this.sleep(1000);
+      }
+    }
+  }
+
+  private async reaperLoop(): Promise<void> {
+    while (this.running) {
+      try {
+        const { rowCount } = await this.db.pool.query(
+          `UPDATE escalation_steps SET status = CASE WHEN $2::boolean THEN 'unknown' ELSE 'queued' END,
+                  last_error = 'claim expired: the node stopped during the step'
+            WHERE status = 'sending' AND claimed_at < now() - make_interval(secs => $1::float8 / 1000)`,
+          [this.config.ACK_CLAIM_TIMEOUT_MS, this.twilio !== null],
+        );
+        if (rowCount) this.log.warn({ count: rowCount }, 'escalation steps recovered from expired claims');
+      } catch (err) {
+        this.log.error({ err }, 'escalation reaper error');
+      }
+      await this.sleep(Math.min(5000, Math.max(100, this.config.ACK_CLAIM_TIMEOUT_MS / 4)));
+    }
+  }
+
+  private async claim(): Promise<ClaimedStep[]> {
+    const { rows } = await this.db.pool.query<ClaimedStep>(
+      `UPDATE escalation_steps s SET status = 'sending', attempts = s.attempts + 1, claimed_by = $2, claimed_at = now()
+         FROM (SELECT id FROM escalation_steps WHERE status = 'queued' AND due_at <= now()
+                ORDER BY due_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due
+        WHERE s.id = due.id
+        RETURNING s.id::text, s.incident_id, s.subject, s.subject_id, s.step, s.exercise, s.attempts`,
+      [this.config.WARNING_BATCH_SIZE, this.nodeId],
+    );
+    return rows.sort((a, b) => Number(a.id) - Number(b.id));
+  }
+
+  /** May this exercise step reach that number? Only drill sinks and drill-only recipients. */
+  private async drillTarget(phone: string): Promise<boolean> {
+    if (this.sinks.smsNumbers.includes(phone)) return true;
+    const { rows } = await this.db.pool.query<{ ok: boolean | null }>('SELECT bool_and(drill) AS ok FROM warning_recipients WHERE phone = $1', [phone]);
+    return rows[0]?.ok === true;
+  }
+
+  private async loadAck(id: string): Promise<AckRow | undefined> {
+    const { rows } = await this.db.pool.query<AckRow>(
+      `SELECT a.id::text, a.warning_id, a.recipient_id, a.name, a.phone, a.escalation_name, a.escalation_phone, a.token, a.acked_at, w.fields, w.mode, w.msg_type, w.status
+         FROM warning_acks a JOIN warnings w ON w.id = a.warning_id WHERE a.id::text = $1`,
+      [id],
+    );
+    return rows[0];
+  }
+
+  private async action(s: ClaimedStep): Promise<{ action: Action; ack?: AckRow }> {
+    if (s.subject !== ACK_SUBJECT) return { action: { kind: 'skip', status: 'failed', reason: `unknown subject ${s.subject}` } };
+    const ack = await this.loadAck(s.subject_id);
+    if (!ack) return { action: { kind: 'skip', status: 'failed', reason: 'acknowledgement row gone' } };
+    if (ack.acked_at) return { ack, action: { kind: 'skip', status: 'cancelled', reason: 'answered' } };
+    if (ack.status !== 'sent') return { ack, action: { kind: 'skip', status: 'cancelled', reason: `warning ${ack.status}` } };
+    const exercise = ack.mode === 'exercise';
+    const headline = markExercise(ack.fields.headline.zh, 'zh', exercise);
+    const step = s.step as AckStep;
+    let action: Action;
+    if (step === 'resend') {
+      const body = `【叫应·重发】${smsBody(ack.fields, { exercise, msgType: ack.msg_type })}\n${ackSmsSuffix(this.publicBase(), ack.token)}`;
+      action = { kind: 'sms', to: ack.phone, body };
+    } else if (step === 'call') {
+      action = { kind: 'call', to: ack.phone, body: callTwiml(headline) };
+    } else if (step === 'escalate') {
+      if (!ack.escalation_phone) return { ack, action: { kind: 'skip', status: 'failed', reason: 'no escalation contact' } };
+      const body = `${exercise ? '【演练】' : ''}【叫应未应答】${ack.name ?? ack.phone} 未确认收到预警「${headline}」，已重发并电话呼叫，请您督促落实。`;
+      action = { kind: 'sms', to: ack.escalation_phone, body };
+    } else return { ack, action: { kind: 'skip', status: 'failed', reason: `unknown step ${s.step}` } };
+    // Exercise isolation: an exercise escalates only to drill targets, whatever is stored.
+    if (s.exercise && !(await this.drillTarget(action.to))) return { ack, action: { kind: 'skip', status: 'blocked', reason: 'exercise: target is not a drill sink' } };
+    return { ack, action };
+  }
+
+  private async run(s: ClaimedStep): Promise<void> {
+    const { action, ack } = await this.action(s);
+    if (action.kind === 'skip') {
+      if (action.status === 'blocked') this.log.error({ step: s.id }, 'exercise escalation to a non-drill target refused');
+      await this.db.pool.query(`UPDATE escalation_steps SET status = $2, last_error = $3, done_at = now() WHERE id = $1::bigint AND status = 'sending'`, [s.id, action.status, action.reason]);
+      return;
+    }
+    let providerId = 'sink';
+    if (this.twilio) {
+      try {
+        if (action.kind === 'sms') providerId = (await this.twilio.messages.create({ to: action.to, from: this.config.TWILIO_FROM!, body: action.body })).sid;
+        else providerId = (await this.twilio.calls.create({ to: action.to, from: this.config.TWILIO_FROM!, twiml: action.body })).sid;
+      } catch (err) {
+        const status = (err as { status?: number }).status;
+        const message = `twilio ${status ?? 'network'}: ${(err as Error).message}`;
+        const permanent = status !== undefined && status >= 400 && status < 500 && status !== 429;
+        if (permanent || s.attempts >= this.config.WARNING_MAX_ATTEMPTS) {
+          await this.db.pool.query(`UPDATE escalation_steps SET status = 'failed', last_error = $2 WHERE id = $1::bigint`, [s.id, message]);
+        } else {
+          await this.db.pool.query(
+            `UPDATE escalation_steps SET status = 'queued', last_error = $2, due_at = now() + make_interval(secs => $3::float8 / 1000) WHERE id = $1::bigint`,
+            [s.id, message, retryDelayMs(s.attempts, this.config.WARNING_RETRY_BASE_MS)],
+          );
+        }
+        return;
+      }
+    }
+    // Done and its event commit together; for the sink this is also the record of what was "sent".
+    await withTransaction(this.db.pool, async (tx, afterCommit) => {
+      const { rowCount } = await tx.query(
+        `UPDATE escalation_steps SET status = 'done', provider_id = $2, address = $3, body = $4, done_at = now(), last_error = NULL WHERE id = $1::bigint AND status = 'sending'`,
+        [s.id, providerId, action.to, action.body],
+      );
+      if (!rowCount) return; // reclaimed meanwhile (a stalled node): the other claim owns it now
+      const event = await appendEvent(tx, {
+        incidentId: s.incident_id,
+        type: WARNING_EVENT_TYPES.ackEscalated,
+        actor: null,
+        data: { warningId: ack!.warning_id, recipientId: ack!.recipient_id, name: ack!.name, step: s.step, channel: action.kind, to: s.step === 'escalate' ? ack!.escalation_name : ack!.name },
+      });
+      afterCommit(() => this.bus.publish(event));
+    });
+  }
+}
+
+/** Steps of one warning, in order (for the deliveries view and the tests). */
+export async function escalationSteps(db: Queryable, warningId: string) {
+  const { rows } = await db.query(
+    `SELECT s.id::text, s.step, s.status, s.due_at AS "dueAt", s.done_at AS "doneAt", s.address, s.body, s.provider_id AS "providerId", s.attempts, s.last_error AS "lastError", a.recipient_id AS "recipientId", a.name
+       FROM escalation_steps s JOIN warning_acks a ON s.subject = '${ACK_SUBJECT}' AND s.subject_id = a.id::text
+      WHERE a.warning_id = $1 ORDER BY s.due_at, s.id`,
+    [warningId],
+  );
+  return rows;
+}
