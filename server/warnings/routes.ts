@@ -10,7 +10,7 @@ import { parseInput } from '../http/validate.js';
 import { draftInputSchema, editInputSchema } from '../../shared/warnings.js';
 import { userText } from '../../shared/text.js';
 import { atomFeed } from './feed.js';
-import { importBodySchema, importRecipients, parseRecipientsCsv } from './recipients.js';
+import { exportRecipientsCsv, importBodySchema, importRecipients, parseRecipientsCsv } from './recipients.js';
 import { findWarning } from './store.js';
 import type { VapidKeys } from './vapid.js';
 import type { WarningService } from './warnings.js';
@@ -115,6 +115,10 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
     const body = parseInput(importBodySchema, req.body);
     const rows = parseRecipientsCsv(body.csv);
     res.json({ list: body.list, imported: await importRecipients(db, body.list, rows, body.drill ?? false) });
+  });
+  router.get('/api/recipients/export', requirePermission('recipients.manage'), async (req, res) => {
+    const q = parseInput(z.object({ list: userText({ max: 100 }) }).strict(), req.query, 'query');
+    res.type('text/csv; charset=utf-8').send(await exportRecipientsCsv(db, q.list));
   });
   router.get('/api/recipients', requirePermission('recipients.manage'), async (_req, res) => {
     const { rows } = await db.pool.query(
