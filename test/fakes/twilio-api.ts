@@ -32,6 +32,8 @@ export class FakeTwilio {
   readonly finalStatus = new Map<string, 'delivered' | 'undelivered' | 'failed'>();
   /** When false, no status callbacks are posted. */
   callbacks = true;
+  /** Milliseconds every API request waits before it is answered (a slow provider, for crash tests). */
+  delayMs = 0;
   private server?: http.Server;
   private counter = 0;
   url = '';
@@ -61,6 +63,7 @@ export class FakeTwilio {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const calls = path === `/2010-04-01/Accounts/${this.accountSid}/Calls.json`;
     if (req.method !== 'POST' || (!calls && path !== `/2010-04-01/Accounts/${this.accountSid}/Messages.json`)) return this.reply(res, 404, { code: 20404, message: 'not found' }, `${req.method} ${path}`);
