@@ -111,6 +111,10 @@ const envSchema = z.object({
   // 叫应 (issue 15): the escalation scheduler.
   ACK_POLL_MS: z.coerce.number().int().min(10).default(500),
   ACK_CLAIM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  // 叫应 of dispatch orders: minutes to acknowledge before the team leader is alerted (0 = off), then the deputy, then the board.
+  DISPATCH_ACK_MINUTES: z.coerce.number().min(0).max(1440).default(10),
+  DISPATCH_DEPUTY_AFTER_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
+  DISPATCH_BOARD_AFTER_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
   // Web client (issue 6): a tile server of the deployment's own ({z}/{x}/{y}); without it the offline basemap only.
   MAP_TILE_URL: z
     .string()

@@ -34,6 +34,8 @@ export const WARNING_EVENT_TYPES = {
 
 /** Event types written by the resources module (teams, dispatch, materials). */
 export const RESOURCE_EVENT_TYPES = {
+  /** 叫应: a dispatch order still not acknowledged — team leader, then deputy alerted, then the commander on the board. */
+  dispatchAckEscalated: 'dispatch.ack_escalated',
   dispatchCreated: 'dispatch.created',
   dispatchStatusChanged: 'dispatch.status_changed',
   allocationCreated: 'allocation.created',

@@ -11,6 +11,8 @@ import { smsBody } from '../warnings/messages.js';
 import { twilioClient } from '../warnings/channels/sms.js';
 import { retryDelayMs } from '../warnings/worker.js';
 import { ACK_SUBJECT, ackSmsSuffix, type AckStep } from './acks.js';
+import { DISPATCH_SUBJECT } from './dispatch-steps.js';
+import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 
 interface ClaimedStep {
   id: string;
@@ -38,7 +40,23 @@ interface AckRow {
   status: string;
 }
 
-type Action = { kind: 'sms' | 'call'; to: string; body: string } | { kind: 'skip'; status: 'cancelled' | 'failed' | 'blocked'; reason: string };
+type Action =
+  | { kind: 'sms' | 'call'; to: string; body: string; event: { type: string; data: Record<string, unknown> } }
+  | { kind: 'board'; body: string; event: { type: string; data: Record<string, unknown> } }
+  | { kind: 'skip'; status: 'cancelled' | 'failed' | 'blocked'; reason: string };
+
+interface DispatchRow {
+  id: string;
+  status: string;
+  task: string;
+  team_id: string;
+  name_zh: string;
+  name_en: string;
+  leader_name: string | null;
+  leader_phone: string | null;
+  deputy_name: string | null;
+  deputy_phone: string | null;
+}
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 
@@ -168,7 +186,31 @@ export class EscalationScheduler {
     return rows[0];
   }
 
+  /** A dispatch order (任务单) still `dispatched`: its team leader, then deputy, by SMS; then the board. */
+  private async dispatchAction(s: ClaimedStep): Promise<Action> {
+    const { rows } = await this.db.pool.query<DispatchRow>(
+      `SELECT d.id::text, d.status, d.task, d.team_id, t.name_zh, t.name_en, t.leader_name, t.leader_phone, t.deputy_name, t.deputy_phone
+         FROM dispatches d JOIN teams t ON t.id = d.team_id WHERE d.id::text = $1`,
+      [s.subject_id],
+    );
+    const d = rows[0];
+    if (!d) return { kind: 'skip', status: 'failed', reason: 'dispatch gone' };
+    if (d.status !== 'dispatched') return { kind: 'skip', status: 'cancelled', reason: `order ${d.status}` };
+    const teamName = { zh: d.name_zh, en: d.name_en };
+    const data = { dispatchId: d.id, teamId: d.team_id, teamName, step: s.step };
+    if (s.step === 'board') return { kind: 'board', body: '', event: { type: RESOURCE_EVENT_TYPES.dispatchAckEscalated, data: { ...data, to: null } } };
+    const person = s.step === 'leader' ? { name: d.leader_name, phone: d.leader_phone } : { name: d.deputy_name, phone: d.deputy_phone };
+    if (!person.phone) return { kind: 'skip', status: 'failed', reason: `team ${d.team_id} has no ${s.step} number` };
+    const body = `${s.exercise ? '【演练】' : ''}【任务单未接令】${d.name_zh}尚未确认指挥部任务单：${d.task}。请立即督促接令（现场App点“已接令”）。`;
+    return { kind: 'sms', to: person.phone, body, event: { type: RESOURCE_EVENT_TYPES.dispatchAckEscalated, data: { ...data, to: person.name } } };
+  }
+
   private async action(s: ClaimedStep): Promise<{ action: Action; ack?: AckRow }> {
+    if (s.subject === DISPATCH_SUBJECT) {
+      const action = await this.dispatchAction(s);
+      if ((action.kind === 'sms' || action.kind === 'call') && s.exercise && !(await this.drillTarget(action.to))) return { action: { kind: 'skip', status: 'blocked', reason: 'exercise: target is not a drill sink' } };
+      return { action };
+    }
     if (s.subject !== ACK_SUBJECT) return { action: { kind: 'skip', status: 'failed', reason: `unknown subject ${s.subject}` } };
     const ack = await this.loadAck(s.subject_id);
     if (!ack) return { action: { kind: 'skip', status: 'failed', reason: 'acknowledgement row gone' } };
@@ -177,16 +219,20 @@ export class EscalationScheduler {
     const exercise = ack.mode === 'exercise';
     const headline = markExercise(ack.fields.headline.zh, 'zh', exercise);
     const step = s.step as AckStep;
+    const event = (to: string | null, channel: 'sms' | 'call') => ({
+      type: WARNING_EVENT_TYPES.ackEscalated,
+      data: { warningId: ack.warning_id, recipientId: ack.recipient_id, name: ack.name, step: s.step, channel, to },
+    });
     let action: Action;
     if (step === 'resend') {
       const body = `【叫应·重发】${smsBody(ack.fields, { exercise, msgType: ack.msg_type })}\n${ackSmsSuffix(this.publicBase(), ack.token)}`;
-      action = { kind: 'sms', to: ack.phone, body };
+      action = { kind: 'sms', to: ack.phone, body, event: event(ack.name, 'sms') };
     } else if (step === 'call') {
-      action = { kind: 'call', to: ack.phone, body: callTwiml(headline) };
+      action = { kind: 'call', to: ack.phone, body: callTwiml(headline), event: event(ack.name, 'call') };
     } else if (step === 'escalate') {
       if (!ack.escalation_phone) return { ack, action: { kind: 'skip', status: 'failed', reason: 'no escalation contact' } };
       const body = `${exercise ? '【演练】' : ''}【叫应未应答】${ack.name ?? ack.phone} 未确认收到预警「${headline}」，已重发并电话呼叫，请您督促落实。`;
-      action = { kind: 'sms', to: ack.escalation_phone, body };
+      action = { kind: 'sms', to: ack.escalation_phone, body, event: event(ack.escalation_name, 'sms') };
     } else return { ack, action: { kind: 'skip', status: 'failed', reason: `unknown step ${s.step}` } };
     // Exercise isolation: an exercise escalates only to drill targets, whatever is stored.
     if (s.exercise && !(await this.drillTarget(action.to))) return { ack, action: { kind: 'skip', status: 'blocked', reason: 'exercise: target is not a drill sink' } };
@@ -194,14 +240,14 @@ export class EscalationScheduler {
   }
 
   private async run(s: ClaimedStep): Promise<void> {
-    const { action, ack } = await this.action(s);
+    const { action } = await this.action(s);
     if (action.kind === 'skip') {
       if (action.status === 'blocked') this.log.error({ step: s.id }, 'exercise escalation to a non-drill target refused');
       await this.db.pool.query(`UPDATE escalation_steps SET status = $2, last_error = $3, done_at = now() WHERE id = $1::bigint AND status = 'sending'`, [s.id, action.status, action.reason]);
       return;
     }
     let providerId = 'sink';
-    if (this.twilio) {
+    if (this.twilio && action.kind !== 'board') {
       try {
         if (action.kind === 'sms') providerId = (await this.twilio.messages.create({ to: action.to, from: this.config.TWILIO_FROM!, body: action.body })).sid;
         else providerId = (await this.twilio.calls.create({ to: action.to, from: this.config.TWILIO_FROM!, twiml: action.body })).sid;
@@ -224,15 +270,10 @@ export class EscalationScheduler {
     await withTransaction(this.db.pool, async (tx, afterCommit) => {
       const { rowCount } = await tx.query(
         `UPDATE escalation_steps SET status = 'done', provider_id = $2, address = $3, body = $4, done_at = now(), last_error = NULL WHERE id = $1::bigint AND status = 'sending'`,
-        [s.id, providerId, action.to, action.body],
+        [s.id, action.kind === 'board' ? 'board' : providerId, action.kind === 'board' ? null : action.to, action.body],
       );
       if (!rowCount) return; // reclaimed meanwhile (a stalled node): the other claim owns it now
-      const event = await appendEvent(tx, {
-        incidentId: s.incident_id,
-        type: WARNING_EVENT_TYPES.ackEscalated,
-        actor: null,
-        data: { warningId: ack!.warning_id, recipientId: ack!.recipient_id, name: ack!.name, step: s.step, channel: action.kind, to: s.step === 'escalate' ? ack!.escalation_name : ack!.name },
-      });
+      const event = await appendEvent(tx, { incidentId: s.incident_id, type: action.event.type, actor: null, data: action.event.data });
       afterCommit(() => this.bus.publish(event));
     });
   }

@@ -126,6 +126,12 @@ export function eventSentence(e: Pick<IncidentEvent, 'type' | 'data'>): Sentence
         ? { zh: `预警发送完成，覆盖 ${pct}%（${s.zh}）`, en: `Warning delivery finished, ${pct}% reached (${s.en})` }
         : { zh: `预警发送中，已覆盖 ${pct}%（${s.zh}）`, en: `Warning delivering, ${pct}% reached (${s.en})` };
     }
+    case 'dispatch.ack_escalated': {
+      const tm = (d.teamName as Bilingual | undefined) ?? { zh: text(d.teamId), en: text(d.teamId) };
+      if (d.step === 'board') return { zh: `任务单未接令：${tm.zh} 仍未确认，请指挥长处置`, en: `Dispatch order not acknowledged: ${tm.en} has still not confirmed — commander, please act` };
+      const who = d.step === 'leader' ? { zh: '队长', en: 'team leader' } : { zh: '副队长', en: 'deputy leader' };
+      return { zh: `任务单未接令：已通知${tm.zh}${who.zh} ${text(d.to)}`, en: `Dispatch order not acknowledged: ${tm.en} ${who.en} ${text(d.to)} alerted` };
+    }
     case 'warning.ack_received': {
       const via = d.via === 'sms' ? { zh: '短信回复', en: 'SMS reply' } : d.via === 'push' ? { zh: '推送确认', en: 'push' } : { zh: '确认链接', en: 'link' };
       return { zh: `叫应：${text(d.name)} 已确认收到预警（${via.zh}）`, en: `Acknowledged: ${text(d.name)} confirmed the warning (${via.en})` };

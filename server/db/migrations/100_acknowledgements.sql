@@ -67,3 +67,9 @@ CREATE TABLE escalation_steps (
 );
 CREATE INDEX escalation_steps_due_idx ON escalation_steps (due_at) WHERE status = 'queued';
 CREATE INDEX escalation_steps_sending_idx ON escalation_steps (claimed_at) WHERE status = 'sending';
+
+-- Who answers for a team when its dispatch order (任务单) is not acknowledged: leader, then deputy.
+ALTER TABLE teams ADD COLUMN leader_name text;
+ALTER TABLE teams ADD COLUMN leader_phone text;
+ALTER TABLE teams ADD COLUMN deputy_name text;
+ALTER TABLE teams ADD COLUMN deputy_phone text;
