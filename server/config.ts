@@ -114,6 +114,8 @@ const envSchema = z.object({
   // 叫应 of dispatch orders: minutes to acknowledge before the team leader is alerted (0 = off), then the deputy, then the board.
   DISPATCH_ACK_MINUTES: z.coerce.number().min(0).max(1440).default(10),
   DISPATCH_DEPUTY_AFTER_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
+  // Overdue checklist items: reminder to the unit's duty contact at the due time, the commander after this grace.
+  CHECKLIST_OVERDUE_GRACE_MINUTES: z.coerce.number().min(0.01).max(1440).default(15),
   DISPATCH_BOARD_AFTER_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
   // Web client (issue 6): a tile server of the deployment's own ({z}/{x}/{y}); without it the offline basemap only.
   MAP_TILE_URL: z

@@ -56,4 +56,6 @@ export const FIELD_EVENT_TYPES = {
 export const CHECKLIST_EVENT_TYPES = {
   /** An item entered done/skipped or was reopened: data `itemId, text, from, to, by, dueAt, minutesLate`. */
   itemStatus: 'checklist.item_status',
+  /** 叫应: an item still open at its due time — `remind` (the unit's duty contact by SMS) or, past the grace period, `board` (the commander). */
+  overdueEscalated: 'checklist.overdue_escalated',
 } as const;

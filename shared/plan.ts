@@ -56,6 +56,11 @@ export const unitSchema = z
   .object({
     id: slug.describe('Stable unit id, referenced by checklist items'),
     name: bilingualSchema,
+    dutyContact: z
+      .object({ name: z.string().min(1), phone: z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 mobile number like +8613800000000') })
+      .strict()
+      .optional()
+      .describe('值班联系人: reminded by SMS when one of the unit\'s checklist items reaches its due time still open'),
   })
   .strict();
 

@@ -12,7 +12,12 @@ import { twilioClient } from '../warnings/channels/sms.js';
 import { retryDelayMs } from '../warnings/worker.js';
 import { ACK_SUBJECT, ackSmsSuffix, type AckStep } from './acks.js';
 import { DISPATCH_SUBJECT } from './dispatch-steps.js';
-import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
+import { CHECKLIST_SUBJECT, planChecklistSteps } from './checklist-steps.js';
+import { readStoredDoc } from '../rooms/doc-store.js';
+import { CHECKLIST_ARRAY, FINISHED_STATUSES, ITEM_FIELDS } from '../../shared/checklist.js';
+import type { Plan } from '../../shared/plan.js';
+import * as Y from 'yjs';
+import { CHECKLIST_EVENT_TYPES, RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 
 interface ClaimedStep {
   id: string;
@@ -94,7 +99,7 @@ export class EscalationScheduler {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loops.push(this.loop(), this.reaperLoop());
+    this.loops.push(this.loop(), this.reaperLoop(), this.plannerLoop());
   }
 
   wake(): void {
@@ -158,6 +163,43 @@ export class EscalationScheduler {
     }
   }
 
+  /** Overdue-checklist steps for active incidents (idempotent inserts, so every node may plan). */
+  private async plannerLoop(): Promise<void> {
+    while (this.running) {
+      try {
+        if (await planChecklistSteps(this.db.pool, this.config.CHECKLIST_OVERDUE_GRACE_MINUTES)) this.wake();
+      } catch (err) {
+        this.log.error({ err }, 'checklist step planner error');
+      }
+      await this.sleep(Math.max(1000, this.config.ACK_POLL_MS));
+    }
+  }
+
+  /** A checklist item still open at its due time: the unit's duty contact, then the commander on the board. */
+  private async checklistAction(s: ClaimedStep): Promise<Action> {
+    const slash = s.subject_id.indexOf('/');
+    const incidentId = s.subject_id.slice(0, slash);
+    const itemId = s.subject_id.slice(slash + 1);
+    const { rows } = await this.db.pool.query<{ status: string; plan: Plan }>('SELECT status, plan FROM incidents WHERE id::text = $1', [incidentId]);
+    const incident = rows[0];
+    if (!incident || incident.status !== 'active') return { kind: 'skip', status: 'cancelled', reason: 'incident not active' };
+    const doc = await readStoredDoc(this.db.pool, incidentId);
+    const item = doc.getArray<Y.Map<unknown>>(CHECKLIST_ARRAY).toArray().find((m) => m instanceof Y.Map && m.get(ITEM_FIELDS.id) === itemId);
+    doc.destroy();
+    if (!item || item.get(ITEM_FIELDS.inLevel) === false) return { kind: 'skip', status: 'cancelled', reason: 'item not in the checklist' };
+    const status = String(item.get(ITEM_FIELDS.status) ?? '');
+    if ((FINISHED_STATUSES as readonly string[]).includes(status)) return { kind: 'skip', status: 'cancelled', reason: `item ${status}` };
+    const unitId = String(item.get(ITEM_FIELDS.unit) ?? '');
+    const unit = incident.plan.command.units.find((u) => u.id === unitId);
+    const text = String(item.get(ITEM_FIELDS.text) ?? '');
+    const dueAt = typeof item.get(ITEM_FIELDS.dueAt) === 'string' ? String(item.get(ITEM_FIELDS.dueAt)) : null;
+    const data = { itemId, text, unit: unitId, unitName: unit?.name ?? null, step: s.step, dueAt };
+    if (s.step === 'board') return { kind: 'board', body: '', event: { type: CHECKLIST_EVENT_TYPES.overdueEscalated, data: { ...data, to: null } } };
+    if (!unit?.dutyContact) return { kind: 'skip', status: 'failed', reason: `unit ${unitId} has no duty contact` };
+    const body = `${s.exercise ? '【演练】' : ''}【检查单到期提醒】${unit.name.zh}：「${text}」已到完成时限，仍未完成，请尽快落实并在系统中更新状态。`;
+    return { kind: 'sms', to: unit.dutyContact.phone, body, event: { type: CHECKLIST_EVENT_TYPES.overdueEscalated, data: { ...data, to: unit.dutyContact.name } } };
+  }
+
   private async claim(): Promise<ClaimedStep[]> {
     const { rows } = await this.db.pool.query<ClaimedStep>(
       `UPDATE escalation_steps s SET status = 'sending', attempts = s.attempts + 1, claimed_by = $2, claimed_at = now()
@@ -206,8 +248,8 @@ export class EscalationScheduler {
   }
 
   private async action(s: ClaimedStep): Promise<{ action: Action; ack?: AckRow }> {
-    if (s.subject === DISPATCH_SUBJECT) {
-      const action = await this.dispatchAction(s);
+    if (s.subject === DISPATCH_SUBJECT || s.subject === CHECKLIST_SUBJECT) {
+      const action = s.subject === DISPATCH_SUBJECT ? await this.dispatchAction(s) : await this.checklistAction(s);
       if ((action.kind === 'sms' || action.kind === 'call') && s.exercise && !(await this.drillTarget(action.to))) return { action: { kind: 'skip', status: 'blocked', reason: 'exercise: target is not a drill sink' } };
       return { action };
     }

@@ -27,6 +27,8 @@ export function alertsForEvent(e: IncidentEvent, previousFailed: Map<string, num
       return [{ key: `event:${e.seq}`, kind: 'stock', text, at: e.at }];
     case 'drill.inject_released':
       return [{ key: `event:${e.seq}`, kind: 'inject', text, at: e.at }];
+    case 'checklist.overdue_escalated':
+      return e.data.step === 'board' ? [{ key: `overdue-board:${String(e.data.itemId)}`, kind: 'overdue', text, at: e.at }] : [];
     case 'dispatch.ack_escalated':
       return e.data.step === 'board' ? [{ key: `event:${e.seq}`, kind: 'unacknowledged', text, at: e.at }] : [];
     case 'warning.ack_escalated':

@@ -126,6 +126,10 @@ export function eventSentence(e: Pick<IncidentEvent, 'type' | 'data'>): Sentence
         ? { zh: `预警发送完成，覆盖 ${pct}%（${s.zh}）`, en: `Warning delivery finished, ${pct}% reached (${s.en})` }
         : { zh: `预警发送中，已覆盖 ${pct}%（${s.zh}）`, en: `Warning delivering, ${pct}% reached (${s.en})` };
     }
+    case 'checklist.overdue_escalated': {
+      if (d.step === 'board') return { zh: `检查单超时未完成：${text(d.text)}，请指挥长督办`, en: `Checklist item still open past its grace period: ${text(d.text)} — commander, please follow up` };
+      return { zh: `检查单到期提醒已发送 ${text(d.to)}：${text(d.text)}`, en: `Due-time reminder sent to ${text(d.to)}: ${text(d.text)}` };
+    }
     case 'dispatch.ack_escalated': {
       const tm = (d.teamName as Bilingual | undefined) ?? { zh: text(d.teamId), en: text(d.teamId) };
       if (d.step === 'board') return { zh: `任务单未接令：${tm.zh} 仍未确认，请指挥长处置`, en: `Dispatch order not acknowledged: ${tm.en} has still not confirmed — commander, please act` };
