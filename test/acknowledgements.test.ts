@@ -262,7 +262,8 @@ describe('叫应 with an automated responder', () => {
     await responder;
     expect(acks.acknowledged).toBeGreaterThanOrEqual(48);
     expect(acks.p95AckMs).toBeGreaterThan(0);
-    console.log(`[叫应] approval → 95 % acknowledged: ${acks.p95AckMs} ms (${N} responsible persons, automated responder, ${process.env.TEST_DATABASE_URL ? 'PostgreSQL' : 'PGlite'})`);
+    const sent = (await t.admin.get(`/api/warnings/${w.id}`)).body.warning.delivery;
+    console.log(`[叫应] approval → first SMS accepted by Twilio ${sent.firstDeliveryMs ?? '—'} ms; → 95 % acknowledged: ${acks.p95AckMs} ms (${N} responsible persons, automated responder, ${process.env.TEST_DATABASE_URL ? 'PostgreSQL' : 'PGlite'})`);
   });
 });
 
