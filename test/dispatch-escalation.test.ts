@@ -90,4 +90,19 @@ describe('叫应 of dispatch orders', () => {
     expect(rows.map((r: any) => r.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     expect((await t.admin.get(`/api/incidents/${inc.id}/events/verify`)).body.ok).toBe(true);
   });
+
+  it('in an exercise the chase reaches only drill targets: the real leader and deputy are never texted, the board still shows it', async () => {
+    const inc = (await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'exercise' })).body.incident;
+    const order = await t.admin.post(`/api/incidents/${inc.id}/dispatches`, { teamId: 'T-D07' });
+    expect(order.status, JSON.stringify(order.body)).toBe(201);
+    const steps = await waitFor(async () => {
+      const { rows } = await t.server.context.db.pool.query(`SELECT step, status FROM escalation_steps WHERE subject = 'dispatch' AND subject_id = $1 ORDER BY due_at`, [order.body.dispatch.id]);
+      return rows.every((r: any) => r.status !== 'queued' && r.status !== 'sending') ? rows : null;
+    }, 'exercise steps settled', 30_000);
+    expect(steps.map((r: any) => [r.step, r.status])).toEqual([['leader', 'blocked'], ['deputy', 'blocked'], ['board', 'done']]);
+    const d07 = await team('T-D07');
+    expect(twilioFake.messages.filter((m) => m.to === d07.leader_phone || m.to === d07.deputy_phone)).toHaveLength(0);
+    const events = (await t.admin.get(`/api/incidents/${inc.id}/events?type=dispatch.ack_escalated`)).body.events;
+    expect(events.map((e: any) => e.data.step)).toEqual(['board']);
+  });
 });
