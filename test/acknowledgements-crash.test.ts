@@ -110,5 +110,5 @@ describe('叫应 escalation: SIGKILL during a round', () => {
       await c.end();
       expect(nodes.rows[0].n).toBeGreaterThanOrEqual(2);
     }
-  });
+  }, 240_000);
 });

@@ -85,7 +85,7 @@ describe('recipients: responsible persons and their superiors', () => {
     const count = await t.server.context.db.pool.query(`SELECT count(*)::int AS n FROM warning_recipients WHERE list = 'csv-bad'`);
     expect(count.rows[0].n).toBe(0);
     expect((await t.admin.get('/api/recipients/export?list=')).status).toBe(400);
-  });
+  }, 120_000);
 });
 
 describe('叫应: a warning that must be acknowledged by 50 responsible persons', () => {
@@ -139,7 +139,7 @@ describe('叫应: a warning that must be acknowledged by 50 responsible persons'
       expect(p.payload.actions).toEqual([{ action: 'ack', title: '收到 / Acknowledge' }]);
       expect(p.payload.ack.url).toMatch(/\/public\/ack\/[A-Za-z0-9_-]{43}$/);
     }
-  });
+  }, 120_000);
 
   it("40 answer — 30 by signed SMS reply, 10 by the push action — a forged reply is refused and changes nothing; the board's 叫应率 is 80 %", async () => {
     const inbound = `${t.url}/webhooks/twilio/inbound`;
@@ -175,7 +175,7 @@ describe('叫应: a warning that must be acknowledged by 50 responsible persons'
     expect(events[0].data).toEqual({ warningId: w.id, recipientId: expect.any(String), name: expect.stringMatching(/^网格员/), via: 'sms', at: expect.any(String) });
     // Live: the same entries reached the board's Socket.IO feed.
     await waitFor(() => live.filter((e) => e.type === 'warning.ack_received').length === 40, 'live ack events');
-  });
+  }, 120_000);
 
   it('the 10 who did not answer are sent it again, then called (TwiML <Say> of the headline), then their superiors are alerted — in that order, at the configured times', async () => {
     const silent = Array.from({ length: 10 }, (_, i) => 30 + i);
@@ -215,7 +215,7 @@ describe('叫应: a warning that must be acknowledged by 50 responsible persons'
     expect(view.acks.pending.every((p: any) => p.steps.join(',') === 'resend,call,escalate')).toBe(true);
     expect((await t.admin.get(`/api/incidents/${w.incidentId}/events/verify`)).body.ok).toBe(true);
     feed.close();
-  });
+  }, 120_000);
 
   it('the one-tap link: GET only shows the question, POST answers; unknown tokens are 404; the review gets time to acknowledge per person', async () => {
     const token = /\/a\/([A-Za-z0-9_-]{43})/.exec(twilioFake.messages.find((m) => m.to === phone(35))!.body)![1]!;
@@ -235,7 +235,7 @@ describe('叫应: a warning that must be acknowledged by 50 responsible persons'
     expect(p35).toMatchObject({ via: 'link', ackMs: expect.any(Number) });
     expect(p35.ackMs).toBeGreaterThan(AT.escalate - 100);
     expect((await accounts[0]!.get(`/api/warnings/${w.id}/acknowledgements`)).status).toBe(403);
-  });
+  }, 120_000);
 });
 
 describe('叫应 with an automated responder', () => {
@@ -264,7 +264,7 @@ describe('叫应 with an automated responder', () => {
     expect(acks.p95AckMs).toBeGreaterThan(0);
     const sent = (await t.admin.get(`/api/warnings/${w.id}`)).body.warning.delivery;
     console.log(`[叫应] approval → first SMS accepted by Twilio ${sent.firstDeliveryMs ?? '—'} ms; → 95 % acknowledged: ${acks.p95AckMs} ms (${N} responsible persons, automated responder, ${process.env.TEST_DATABASE_URL ? 'PostgreSQL' : 'PGlite'})`);
-  });
+  }, 120_000);
 });
 
 describe('叫应 in an exercise', () => {
@@ -280,5 +280,5 @@ describe('叫应 in an exercise', () => {
     const resend = twilioFake.messages.filter((m) => m.to === '+8613500000001');
     expect(resend).toHaveLength(2);
     expect(resend[1]!.body).toContain('【演练】');
-  });
+  }, 120_000);
 });

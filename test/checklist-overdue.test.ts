@@ -67,5 +67,5 @@ describe('overdue checklist items', () => {
     expect(remindEvents).toHaveLength(items.length);
     expect(remindEvents[0].data.to).toMatch(/值班员$/);
     expect((await t.admin.get(`/api/incidents/${inc.id}/events/verify`)).body.ok).toBe(true);
-  });
+  }, 120_000);
 });

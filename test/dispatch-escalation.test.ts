@@ -46,7 +46,7 @@ describe('叫应 of dispatch orders', () => {
     expect(bad.body.error.details.line).toBe(2);
     expect((await t.admin.post('/api/csv/teams', { csv: row('+8613800009999') })).status).toBe(200);
     expect(await team('T-L01')).toEqual({ leader_name: '赵队长', leader_phone: '+8613800009999', deputy_name: null, deputy_phone: null });
-  });
+  }, 120_000);
 
   it('an order nobody acknowledges: team leader, then deputy by SMS, then an alert for the commander — in order, at the configured times; an acknowledged order stops its chase', async () => {
     const inc = (await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'actual' })).body.incident;
@@ -89,7 +89,7 @@ describe('叫应 of dispatch orders', () => {
     const { rows } = await t.server.context.db.pool.query(`SELECT status FROM escalation_steps WHERE subject = 'dispatch' AND subject_id = $1`, [answered.body.dispatch.id]);
     expect(rows.map((r: any) => r.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     expect((await t.admin.get(`/api/incidents/${inc.id}/events/verify`)).body.ok).toBe(true);
-  });
+  }, 120_000);
 
   it('in an exercise the chase reaches only drill targets: the real leader and deputy are never texted, the board still shows it', async () => {
     const inc = (await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'exercise' })).body.incident;
@@ -104,5 +104,5 @@ describe('叫应 of dispatch orders', () => {
     expect(twilioFake.messages.filter((m) => m.to === d07.leader_phone || m.to === d07.deputy_phone)).toHaveLength(0);
     const events = (await t.admin.get(`/api/incidents/${inc.id}/events?type=dispatch.ack_escalated`)).body.events;
     expect(events.map((e: any) => e.data.step)).toEqual(['board']);
-  });
+  }, 120_000);
 });

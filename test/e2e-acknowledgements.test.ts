@@ -25,13 +25,13 @@ describe('board: 叫应 live', () => {
     board = await (await browser.newContext(DESKTOP)).newPage();
     const e = collectErrors(board);
     errors = () => e;
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
     await srv?.close();
     await twilioFake.stop();
-  });
+  }, 120_000);
 
   it('the warnings panel shows 叫应率 and the names still to answer, and follows SMS replies without a reload', async () => {
     const rows = Array.from({ length: 10 }, (_, i) => `社区书记${i},+86133${String(i).padStart(8, '0')},responder,chief,true,街道主任,+8613300009999`);
@@ -63,5 +63,5 @@ describe('board: 叫应 live', () => {
     await card.scrollIntoViewIfNeeded();
     await screenshot(board, 'command-acks');
     expect(errors()).toEqual([]);
-  });
+  }, 120_000);
 });
