@@ -73,3 +73,11 @@ ALTER TABLE teams ADD COLUMN leader_name text;
 ALTER TABLE teams ADD COLUMN leader_phone text;
 ALTER TABLE teams ADD COLUMN deputy_name text;
 ALTER TABLE teams ADD COLUMN deputy_phone text;
+
+-- Incidents (and levels) whose overdue-checklist steps are planned, so the planner does each once.
+CREATE TABLE checklist_step_plans (
+  incident_id uuid NOT NULL REFERENCES incidents(id),
+  level text NOT NULL,
+  planned_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (incident_id, level)
+);
