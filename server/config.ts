@@ -88,6 +88,8 @@ const envSchema = z.object({
   BROADCAST_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   EXERCISE_BROADCAST_ENDPOINTS: z.string().optional(),
   EXERCISE_SMS_NUMBERS: z.string().optional(),
+  // URLs among BROADCAST_ENDPOINTS / EXERCISE_BROADCAST_ENDPOINTS that receive GB/T 35965.1 instead of CAP.
+  BROADCAST_GBT35965_ENDPOINTS: z.string().optional(),
   // Hardening (issue 10): unsigned broadcasts only when asked for; public push subscriptions.
   BROADCAST_ALLOW_UNSIGNED: bool.default(false),
   PUSH_ENDPOINT_ALLOWLIST: z.string().default(DEFAULT_PUSH_ENDPOINT_ALLOWLIST),
@@ -106,6 +108,20 @@ const envSchema = z.object({
   WARNING_CLAIM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   WARNING_POLL_MS: z.coerce.number().int().min(10).default(250),
   WARNING_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(2000),
+  // GB/T 35965.1 (issue 15): the issuing unit's code ZZZZZZDDDUUUXX.
+  GBT35965_DIVISION_CODE: z.string().regex(/^\d{6}$/, 'must be a 6-digit GB/T 2260 division code').default('210106'),
+  GBT35965_INSTITUTION_CODE: z.string().regex(/^\d{3}$/, 'must be a 3-digit GB/T 4657 institution code').default('000'),
+  GBT35965_UNIT_CODE: z.string().regex(/^\d{3}$/, 'must be 3 digits').default('000'),
+  GBT35965_EXTENSION_CODE: z.string().regex(/^\d{2}$/, 'must be 2 digits').default('00'),
+  // 叫应 (issue 15): the escalation scheduler.
+  ACK_POLL_MS: z.coerce.number().int().min(10).default(500),
+  ACK_CLAIM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  // 叫应 of dispatch orders: minutes to acknowledge before the team leader is alerted (0 = off), then the deputy, then the board.
+  DISPATCH_ACK_MINUTES: z.coerce.number().min(0).max(1440).default(10),
+  DISPATCH_DEPUTY_AFTER_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
+  // Overdue checklist items: reminder to the unit's duty contact at the due time, the commander after this grace.
+  CHECKLIST_OVERDUE_GRACE_MINUTES: z.coerce.number().min(0.01).max(1440).default(15),
+  DISPATCH_BOARD_AFTER_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
   // Web client (issue 6): a tile server of the deployment's own ({z}/{x}/{y}); without it the offline basemap only.
   MAP_TILE_URL: z
     .string()

@@ -26,10 +26,16 @@ export const WARNING_EVENT_TYPES = {
   edited: 'warning.edited',
   approved: 'warning.approved',
   deliveryProgress: 'warning.delivery_progress',
+  /** 叫应: one responsible person acknowledged ({warningId, recipientId, name, via, at}). */
+  ackReceived: 'warning.ack_received',
+  /** 叫应: one escalation step taken for someone who has not answered (resend, call, escalate). */
+  ackEscalated: 'warning.ack_escalated',
 } as const;
 
 /** Event types written by the resources module (teams, dispatch, materials). */
 export const RESOURCE_EVENT_TYPES = {
+  /** 叫应: a dispatch order still not acknowledged — team leader, then deputy alerted, then the commander on the board. */
+  dispatchAckEscalated: 'dispatch.ack_escalated',
   dispatchCreated: 'dispatch.created',
   dispatchStatusChanged: 'dispatch.status_changed',
   allocationCreated: 'allocation.created',
@@ -50,4 +56,6 @@ export const FIELD_EVENT_TYPES = {
 export const CHECKLIST_EVENT_TYPES = {
   /** An item entered done/skipped or was reopened: data `itemId, text, from, to, by, dueAt, minutesLate`. */
   itemStatus: 'checklist.item_status',
+  /** 叫应: an item still open at its due time — `remind` (the unit's duty contact by SMS) or, past the grace period, `board` (the commander). */
+  overdueEscalated: 'checklist.overdue_escalated',
 } as const;

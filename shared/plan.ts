@@ -56,6 +56,11 @@ export const unitSchema = z
   .object({
     id: slug.describe('Stable unit id, referenced by checklist items'),
     name: bilingualSchema,
+    dutyContact: z
+      .object({ name: z.string().min(1), phone: z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 mobile number like +8613800000000') })
+      .strict()
+      .optional()
+      .describe('值班联系人: reminded by SMS when one of the unit\'s checklist items reaches its due time still open'),
   })
   .strict();
 
@@ -107,6 +112,15 @@ export const warningTemplateSchema = z
     text: bilingualSchema,
     instruction: bilingualSchema.optional(),
     validHours: z.number().int().min(1).max(720).optional().describe('How long the warning stands once sent (CAP expires); default WARNING_DEFAULT_VALID_HOURS'),
+    acknowledgement: z
+      .object({
+        withinMinutes: z.number().min(0.01).max(1440),
+        callAfterMinutes: z.number().min(0.01).max(1440).optional(),
+        escalateAfterMinutes: z.number().min(0.01).max(1440).optional(),
+      })
+      .strict()
+      .optional()
+      .describe('叫应: responsible-person recipients must acknowledge within N minutes; then resend, voice call, superior alerted'),
   })
   .strict();
 

@@ -21,6 +21,20 @@ export const warningAreaSchema = areaSchema.safeExtend({ description: warningTex
   message: 'an area needs a polygon or a circle',
 });
 
+/**
+ * 叫应: the warning's responsible-person recipients must answer within `withinMinutes`; whoever has
+ * not is sent it again, then called after `callAfterMinutes` more, then their superior is alerted
+ * after `escalateAfterMinutes` more (both default to `withinMinutes`). Fractions allowed (tests use seconds).
+ */
+export const acknowledgementSchema = z
+  .object({
+    withinMinutes: z.number().min(0.01).max(1440),
+    callAfterMinutes: z.number().min(0.01).max(1440).optional(),
+    escalateAfterMinutes: z.number().min(0.01).max(1440).optional(),
+  })
+  .strict();
+export type AcknowledgementPolicy = z.infer<typeof acknowledgementSchema>;
+
 export const warningFieldsSchema = z
   .object({
     colour: z.enum(WARNING_COLOURS),
@@ -32,6 +46,7 @@ export const warningFieldsSchema = z
     instruction: warningText.optional(),
     /** How long the warning stands (CAP <expires> = sent + this); the server's default when absent. */
     validHours: z.number().int().min(1).max(720).optional(),
+    acknowledgement: acknowledgementSchema.optional(),
   })
   .strict();
 
@@ -93,6 +108,8 @@ export interface WarningView extends WarningFields {
   updatedAt: string;
   approvedAt: string | null;
   delivery: WarningProgress | null;
+  /** 叫应: who must answer and who has; null when the warning asks for no acknowledgement or is a draft. */
+  acks: AckSummary | null;
   /** Exactly what each chosen channel will carry (with 【演练】 in exercises), so the approver signs what goes out. */
   outgoing: OutgoingMessages;
 }
@@ -104,3 +121,22 @@ export interface OutgoingMessages {
 }
 
 export type { Area, Bilingual, WarningChannel, WarningColour };
+
+export interface AckPerson {
+  recipientId: string;
+  name: string | null;
+  /** Escalation steps already taken for this person: resend, call, escalate. */
+  steps: string[];
+}
+
+export interface AckSummary {
+  required: number;
+  acknowledged: number;
+  /** 叫应率: acknowledged / required, in percent. */
+  ratePercent: number;
+  dueAt: string | null;
+  /** Approval → 95 % acknowledged, null until reached. */
+  p95AckMs: number | null;
+  /** Who has not answered yet (at most 200, by name). */
+  pending: AckPerson[];
+}

@@ -24,6 +24,16 @@ describe('board alerts', () => {
     expect(alertsForEvent(progress(4, 3), failed).map((a) => a.text.zh)).toEqual([expect.stringMatching(/^预警投递失败 3 条/)]);
   });
 
+  it("叫应: a superior alerted raises an alert for the commander; a resend or a call does not", () => {
+    const failed = new Map<string, number>();
+    const step = (seq: number, s: string) => event(seq, 'warning.ack_escalated', { warningId: 'w', recipientId: 'r', name: '网格员7', step: s, to: s === 'escalate' ? '社区主任' : '网格员7' });
+    expect(alertsForEvent(step(1, 'resend'), failed)).toEqual([]);
+    expect(alertsForEvent(step(2, 'call'), failed)).toEqual([]);
+    expect(alertsForEvent(step(3, 'escalate'), failed)).toEqual([
+      { key: 'event:3', kind: 'unacknowledged', text: { zh: '叫应：网格员7 未应答，已通知上级 社区主任', en: 'Acknowledgement: 网格员7 — no answer, superior 社区主任 alerted' }, at: '2026-12-01T10:00:00Z' },
+    ]);
+  });
+
   it('an overdue item says how late it is, under a key that survives reloads', () => {
     const a = overdueAlert({ id: 'wl-ii-close', text: '封闭下穿桥', dueAt: '2026-12-01T10:00:00Z' }, Date.parse('2026-12-01T10:17:20Z'));
     expect(a).toMatchObject({ key: 'overdue:wl-ii-close', kind: 'overdue', text: { zh: '检查单超时 17 分钟：封闭下穿桥' } });

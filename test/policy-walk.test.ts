@@ -68,6 +68,9 @@ const CASES: Record<string, RouteCase> = {
   'GET /cap/feed.atom': { action: 'public', call: () => ({ method: 'GET', path: '/cap/feed.atom' }) },
   'GET /cap/alerts/:file': { action: 'public', call: () => ({ method: 'GET', path: `/cap/alerts/${fixtures[0]!.warnings.sent}.xml` }) },
   'POST /webhooks/twilio/status': { action: 'public', call: () => ({ method: 'POST', path: '/webhooks/twilio/status?delivery=1', body: {} }) },
+  'POST /webhooks/twilio/inbound': { action: 'public', call: () => ({ method: 'POST', path: '/webhooks/twilio/inbound', body: {} }) },
+  'GET /a/:token': { action: 'public', call: () => ({ method: 'GET', path: `/a/${'x'.repeat(43)}` }) },
+  'POST /public/ack/:token': { action: 'public', call: () => ({ method: 'POST', path: `/public/ack/${'x'.repeat(43)}`, body: {} }) },
 
   'GET /api/auth/me': { action: 'account.self', call: () => ({ method: 'GET', path: '/api/auth/me' }) },
   'GET /api/users': { action: 'user.manage', call: () => ({ method: 'GET', path: '/api/users' }) },
@@ -191,10 +194,13 @@ const CASES: Record<string, RouteCase> = {
   'POST /api/warnings/:id/update': { action: 'warning.edit', perIncident: true, call: (fx) => ({ method: 'POST', path: `/api/warnings/${fx!.warnings.draft}/update`, body: {} }) }, // 409 warning_not_sent
   'POST /api/warnings/:id/cancel': { action: 'warning.edit', perIncident: true, call: (fx) => ({ method: 'POST', path: `/api/warnings/${fx!.warnings.draft}/cancel`, body: {} }) },
   'GET /api/warnings/:id/cap.xml': { action: 'incident.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/cap.xml` }) },
+  'GET /api/warnings/:id/gbt35965.xml': { action: 'incident.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/gbt35965.xml` }) },
+  'GET /api/warnings/:id/acknowledgements': { action: 'warning.deliveries', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/acknowledgements` }) },
   'GET /api/warnings/:id/sink': { action: 'warning.deliveries', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/sink` }) },
   'GET /api/warnings/:id/deliveries': { action: 'warning.deliveries', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/warnings/${fx!.warnings.sent}/deliveries` }) },
 
   'POST /api/recipients/import': { action: 'recipients.manage', call: () => ({ method: 'POST', path: '/api/recipients/import', body: { list: 'walk', csv: 'phone\nnot-a-phone' } }) },
+  'GET /api/recipients/export': { action: 'recipients.manage', call: () => ({ method: 'GET', path: '/api/recipients/export?list=walk' }) },
   'GET /api/recipients': { action: 'recipients.manage', call: () => ({ method: 'GET', path: '/api/recipients' }) },
   'GET /api/broadcast-endpoints': { action: 'broadcast-endpoint.read', call: () => ({ method: 'GET', path: '/api/broadcast-endpoints' }) },
   'POST /api/broadcast-endpoints': { action: 'broadcast-endpoint.register', call: () => ({ method: 'POST', path: '/api/broadcast-endpoints', body: { name: '' } }) },

@@ -21,7 +21,9 @@ import { userText } from '../../shared/text.js';
  *          free stock (盘点), i.e. what is not allocated.
  * A file is all or nothing: the first bad row is reported with its line number and nothing is imported.
  */
-export const TEAM_COLUMNS = ['id', 'name_zh', 'name_en', 'tier', 'kind', 'specialties', 'headcount', 'base_lat', 'base_lon', 'base_address', 'contact_name', 'contact_phone'] as const;
+export const TEAM_COLUMNS = ['id', 'name_zh', 'name_en', 'tier', 'kind', 'specialties', 'headcount', 'base_lat', 'base_lon', 'base_address', 'contact_name', 'contact_phone', 'leader_name', 'leader_phone', 'deputy_name', 'deputy_phone'] as const;
+/** Leader and deputy (叫应 escalation of dispatch orders) are optional columns. */
+const TEAM_REQUIRED = TEAM_COLUMNS.slice(0, 12);
 export const STOCK_COLUMNS = ['warehouse_id', 'item', 'category', 'batch', 'quantity', 'unit', 'min_quantity', 'expires_on'] as const;
 const STOCK_REQUIRED = ['warehouse_id', 'item', 'batch', 'quantity'];
 
@@ -46,8 +48,14 @@ const teamRow = z
     base_address: text,
     contact_name: text,
     contact_phone: z.string().regex(/^\+?[0-9-]{5,20}$/, 'a phone number'),
+    leader_name: z.preprocess(emptyToUndefined, text.optional()),
+    leader_phone: z.preprocess(emptyToUndefined, z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 mobile number').optional()),
+    deputy_name: z.preprocess(emptyToUndefined, text.optional()),
+    deputy_phone: z.preprocess(emptyToUndefined, z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 mobile number').optional()),
   })
-  .strict();
+  .strict()
+  .refine((t) => !t.leader_name || t.leader_phone, { message: 'leader_name needs leader_phone', path: ['leader_phone'] })
+  .refine((t) => !t.deputy_name || t.deputy_phone, { message: 'deputy_name needs deputy_phone', path: ['deputy_phone'] });
 
 const stockRow = z
   .object({
@@ -124,7 +132,7 @@ export async function exportTeamsCsv(db: Database): Promise<string> {
   const { rows } = await db.pool.query('SELECT * FROM teams ORDER BY id');
   return toCsv(
     TEAM_COLUMNS,
-    rows.map((t) => [t.id, t.name_zh, t.name_en, t.tier, t.kind, t.specialties.join(';'), t.headcount, t.base_lat, t.base_lon, t.base_address, t.contact_name, t.contact_phone]),
+    rows.map((t) => [t.id, t.name_zh, t.name_en, t.tier, t.kind, t.specialties.join(';'), t.headcount, t.base_lat, t.base_lon, t.base_address, t.contact_name, t.contact_phone, t.leader_name ?? '', t.leader_phone ?? '', t.deputy_name ?? '', t.deputy_phone ?? '']),
   );
 }
 
@@ -140,20 +148,21 @@ export async function exportStockCsv(db: Database, warehouseId?: string): Promis
 }
 
 export async function importTeamsCsv(db: Database, csv: string): Promise<{ created: number; updated: number }> {
-  const rows = parseCsv(csv, TEAM_COLUMNS, TEAM_COLUMNS).map(({ line, record }) => ({ line, value: validate(teamRow, line, record) }));
+  const rows = parseCsv(csv, TEAM_COLUMNS, TEAM_REQUIRED).map(({ line, record }) => ({ line, value: validate(teamRow, line, record) }));
   duplicates(rows.map((r) => ({ ...r, key: r.value.id })));
   return withTransaction(db.pool, async (tx) => {
     let created = 0;
     // Rows are locked in key order, so two imports at once wait for each other instead of deadlocking.
     for (const { value: t } of [...rows].sort((a, b) => a.value.id.localeCompare(b.value.id))) {
       const { rows: res } = await tx.query<{ inserted: boolean }>(
-        `INSERT INTO teams (id, name_zh, name_en, tier, kind, specialties, headcount, base_lat, base_lon, base_address, contact_name, contact_phone)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        `INSERT INTO teams (id, name_zh, name_en, tier, kind, specialties, headcount, base_lat, base_lon, base_address, contact_name, contact_phone, leader_name, leader_phone, deputy_name, deputy_phone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (id) DO UPDATE SET name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en, tier = EXCLUDED.tier, kind = EXCLUDED.kind,
            specialties = EXCLUDED.specialties, headcount = EXCLUDED.headcount, base_lat = EXCLUDED.base_lat, base_lon = EXCLUDED.base_lon,
-           base_address = EXCLUDED.base_address, contact_name = EXCLUDED.contact_name, contact_phone = EXCLUDED.contact_phone
+           base_address = EXCLUDED.base_address, contact_name = EXCLUDED.contact_name, contact_phone = EXCLUDED.contact_phone,
+           leader_name = EXCLUDED.leader_name, leader_phone = EXCLUDED.leader_phone, deputy_name = EXCLUDED.deputy_name, deputy_phone = EXCLUDED.deputy_phone
          RETURNING (xmax = 0) AS inserted`,
-        [t.id, t.name_zh, t.name_en, t.tier, t.kind, t.specialties, t.headcount, t.base_lat, t.base_lon, t.base_address, t.contact_name, t.contact_phone],
+        [t.id, t.name_zh, t.name_en, t.tier, t.kind, t.specialties, t.headcount, t.base_lat, t.base_lon, t.base_address, t.contact_name, t.contact_phone, t.leader_name ?? null, t.leader_phone ?? null, t.deputy_name ?? null, t.deputy_phone ?? null],
       );
       if (res[0]?.inserted) created++;
     }

@@ -16,6 +16,7 @@ import {
 import { eventActor, incidentForResourceChange, isUniqueViolation } from './incident-access.js';
 import { UUID } from '../http/validate.js';
 import { districtCentre } from './district.js';
+import { cancelDispatchSteps, scheduleDispatchSteps, type DispatchEscalation } from '../acknowledgements/dispatch-steps.js';
 
 export interface DispatchInput {
   teamId: string;
@@ -87,6 +88,8 @@ export class DispatchService {
     private readonly db: Database,
     private readonly incidents: IncidentService,
     private readonly bus: IncidentEventBus,
+    /** 叫应 of dispatch orders: when the team leader, deputy and commander are alerted (none when absent). */
+    private readonly escalation?: DispatchEscalation,
   ) {}
 
   async create(actor: Actor, incidentId: string, input: DispatchInput): Promise<DispatchView> {
@@ -125,6 +128,7 @@ export class DispatchService {
         throw await this.unavailable(tx, actor, input.teamId, team.status);
       }
       await tx.query(`UPDATE teams SET status = 'dispatched', status_since = now(), current_dispatch_id = $2 WHERE id = $1`, [input.teamId, id]);
+      if (this.escalation) await scheduleDispatchSteps(tx, { incidentId: incident.id, dispatchId: id, exercise: incident.mode === 'exercise', at: new Date(), policy: this.escalation });
       const dispatch = await this.mustGet(tx, id);
       afterCommit(() => this.bus.publish(event));
       return dispatch;
@@ -147,6 +151,7 @@ export class DispatchService {
       }
       const { rows: teams } = await tx.query('SELECT status, current_dispatch_id, name_zh, name_en FROM teams WHERE id = $1 FOR UPDATE', [row.team_id]);
       await tx.query(`UPDATE dispatches SET status = $2, ${STATUS_COLUMN[to]} = now(), updated_at = now() WHERE id = $1`, [dispatchId, to]);
+      if (from === 'dispatched') await cancelDispatchSteps(tx, dispatchId);
       const teamFollows = teams[0]?.current_dispatch_id === dispatchId;
       const teamStatus = teamFollows ? TEAM_STATUS_AFTER[to] : (teams[0]?.status as TeamStatus);
       if (teamFollows) await tx.query('UPDATE teams SET status = $2, status_since = now() WHERE id = $1', [row.team_id, teamStatus]);

@@ -8,7 +8,11 @@ import { stockRoutes } from './stock-routes.js';
 
 /** Teams, dispatch orders, material allocation and the stock watch (the organisation reads stay in routes.ts). */
 export function resourcesModule(ctx: ServerContext): Module {
-  const dispatches = new DispatchService(ctx.db, ctx.incidents, ctx.bus);
+  const dispatches = new DispatchService(ctx.db, ctx.incidents, ctx.bus, {
+    ackMinutes: ctx.config.DISPATCH_ACK_MINUTES,
+    deputyAfterMinutes: ctx.config.DISPATCH_DEPUTY_AFTER_MINUTES,
+    boardAfterMinutes: ctx.config.DISPATCH_BOARD_AFTER_MINUTES,
+  });
   const allocations = new AllocationService(ctx.db, ctx.incidents, ctx.bus);
   const watch = new StockWatch(ctx.db, ctx.bus, ctx.log, {
     schedule: ctx.config.STOCK_WATCH_CRON,

@@ -6,6 +6,8 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'ids are letters, dig
 const lat = z.number().min(-90).max(90);
 const lon = z.number().min(-180).max(180);
 const contact = z.object({ name: z.string().min(1), phone: z.string().regex(/^\+?[0-9-]{5,20}$/) }).strict();
+/** A person reached by SMS (叫应 escalation): a mobile number in E.164. */
+const mobileContact = z.object({ name: z.string().min(1), phone: z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 mobile number like +8613800000000') }).strict();
 
 export const teamSeedSchema = z
   .object({
@@ -17,6 +19,9 @@ export const teamSeedSchema = z
     headcount: z.number().int().positive(),
     base: z.object({ lat, lon, address: z.string().min(1) }).strict(),
     contact,
+    /** 队长 / 副队长: alerted in turn when the team leaves a dispatch order unacknowledged. */
+    leader: mobileContact.optional(),
+    deputy: mobileContact.optional(),
   })
   .strict();
 

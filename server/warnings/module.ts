@@ -15,23 +15,25 @@ import { twilioWebhookRoutes } from './twilio-webhook.js';
 import { loadVapidKeys, type VapidKeys } from './vapid.js';
 import { WarningService } from './warnings.js';
 import { OutboxWorker } from './worker.js';
+import { EscalationScheduler } from '../acknowledgements/scheduler.js';
+import { acknowledgementRoutes } from '../acknowledgements/routes.js';
 
 /** Endpoints from BROADCAST_ENDPOINTS / EXERCISE_BROADCAST_ENDPOINTS, kept in step with the config. */
-async function syncEnvEndpoints(db: Queryable, actual: string[], exercise: string[]): Promise<void> {
+async function syncEnvEndpoints(db: Queryable, actual: string[], exercise: string[], gbt: string[]): Promise<void> {
   const all = [...actual.map((url) => ({ url, exercise: false })), ...exercise.map((url) => ({ url, exercise: true }))];
   for (const e of all) {
     const id = `env-${createHash('sha256').update(e.url).digest('hex').slice(0, 12)}`;
     await db.query(
-      `INSERT INTO broadcast_endpoints (id, name, url, exercise, source) VALUES ($1, $2, $3, $4, 'env')
-       ON CONFLICT (url) DO UPDATE SET exercise = EXCLUDED.exercise, active = true`,
-      [id, new URL(e.url).host, e.url, e.exercise],
+      `INSERT INTO broadcast_endpoints (id, name, url, exercise, source, format) VALUES ($1, $2, $3, $4, 'env', $5)
+       ON CONFLICT (url) DO UPDATE SET exercise = EXCLUDED.exercise, format = EXCLUDED.format, active = true`,
+      [id, new URL(e.url).host, e.url, e.exercise, gbt.includes(e.url) ? 'gbt35965' : 'cap'],
     );
   }
   await db.query(`UPDATE broadcast_endpoints SET active = false WHERE source = 'env' AND NOT (url = ANY($1::text[]))`, [all.map((e) => e.url)]);
 }
 
 /** Warnings: compose → approve → send, CAP 1.2, the outbox and its channels. */
-export function warningsModule(ctx: ServerContext): Module & { service: WarningService; worker: OutboxWorker } {
+export function warningsModule(ctx: ServerContext): Module & { service: WarningService; worker: OutboxWorker; escalations: EscalationScheduler } {
   const { config, db, log } = ctx;
   let server: http.Server | undefined;
   let vapid: VapidKeys | undefined;
@@ -47,17 +49,20 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
   const pushEndpoints = new PushEndpointPolicy(config.PUSH_ENDPOINT_ALLOWLIST);
   const progress = new ProgressReporter(db, ctx.bus, config.WARNING_PROGRESS_INTERVAL_MS, log);
   const senders = {
-    sms: new SmsChannel(config, () => publicBaseUrl(config, listenUrl)),
-    push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT, pushEndpoints),
+    sms: new SmsChannel(config, () => publicBaseUrl(config, listenUrl), db.pool),
+    push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT, pushEndpoints, () => publicBaseUrl(config, listenUrl)),
     broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET, config.BROADCAST_ALLOW_UNSIGNED),
   };
   const worker = new OutboxWorker(db, config, senders, sinks, progress, log.child({ module: 'warnings' }));
+  const escalations = new EscalationScheduler(db, config, ctx.bus, sinks, () => publicBaseUrl(config, listenUrl), log.child({ module: 'escalations' }));
   const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake(), () => publicBaseUrl(config, listenUrl));
   return {
     name: 'warnings',
     service,
     worker,
+    escalations,
     routers: [
+      acknowledgementRoutes({ db, config, bus: ctx.bus, warnings: service, listenUrl }),
       warningRoutes({ db, config, warnings: service, vapid: vapidKeys, listenUrl, pushEndpoints }),
       twilioWebhookRoutes(db, config, progress, listenUrl),
     ],
@@ -66,12 +71,15 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
     },
     async start() {
       vapid = await loadVapidKeys(db.pool);
-      await syncEnvEndpoints(db.pool, parseUrlList(config.BROADCAST_ENDPOINTS), sinks.broadcastUrls);
-      if (config.WARNING_WORKERS) worker.start();
+      await syncEnvEndpoints(db.pool, parseUrlList(config.BROADCAST_ENDPOINTS), sinks.broadcastUrls, parseUrlList(config.BROADCAST_GBT35965_ENDPOINTS));
+      if (config.WARNING_WORKERS) {
+        worker.start();
+        escalations.start();
+      }
       log.info({ sms: senders.sms.toSink() ? 'sink' : 'twilio', workers: config.WARNING_WORKERS, node: worker.nodeId }, 'warnings ready');
     },
     async stop() {
-      await worker.stop();
+      await Promise.all([worker.stop(), escalations.stop()]);
       progress.stop();
     },
   };

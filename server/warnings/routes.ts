@@ -10,7 +10,7 @@ import { parseInput } from '../http/validate.js';
 import { draftInputSchema, editInputSchema } from '../../shared/warnings.js';
 import { userText } from '../../shared/text.js';
 import { atomFeed } from './feed.js';
-import { importBodySchema, importRecipients, parseRecipientsCsv } from './recipients.js';
+import { exportRecipientsCsv, importBodySchema, importRecipients, parseRecipientsCsv } from './recipients.js';
 import { findWarning } from './store.js';
 import type { VapidKeys } from './vapid.js';
 import type { WarningService } from './warnings.js';
@@ -40,6 +40,8 @@ const endpointSchema = z
     url: z.string().url().max(2000).refine(isHttpUrl, 'http(s) URL'),
     secret: z.string().min(16).max(200).optional(),
     exercise: z.boolean().default(false),
+    /** What the head-end speaks: OASIS CAP 1.2 or GB/T 35965.1-2018. */
+    format: z.enum(['cap', 'gbt35965']).default('cap'),
   })
   .strict();
 const sinkQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(1000), afterId: z.coerce.number().int().min(0).default(0) }).strict();
@@ -82,6 +84,11 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
     if (!row.cap_xml) throw new AppError('warning_not_sent', 'a draft has no CAP alert yet; approve it first', { status: row.status });
     res.type('application/cap+xml; charset=utf-8').send(row.cap_xml);
   });
+  router.get('/api/warnings/:id/gbt35965.xml', async (req, res) => {
+    const { row } = await warnings.get(actorOf(req), req.params.id);
+    if (!row.gbt_xml) throw new AppError('warning_not_sent', 'a draft has no GB/T 35965.1 message yet (or it was approved before the format existed); approve it first', { status: row.status });
+    res.type('application/xml; charset=utf-8').send(row.gbt_xml);
+  });
   router.get('/api/warnings/:id/sink', async (req, res) => {
     const row = await warnings.forDeliveries(actorOf(req), req.params.id);
     const q = parseInput(sinkQuery, req.query, 'query');
@@ -109,6 +116,10 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
     const rows = parseRecipientsCsv(body.csv);
     res.json({ list: body.list, imported: await importRecipients(db, body.list, rows, body.drill ?? false) });
   });
+  router.get('/api/recipients/export', requirePermission('recipients.manage'), async (req, res) => {
+    const q = parseInput(z.object({ list: userText({ max: 100 }) }).strict(), req.query, 'query');
+    res.type('text/csv; charset=utf-8').send(await exportRecipientsCsv(db, q.list));
+  });
   router.get('/api/recipients', requirePermission('recipients.manage'), async (_req, res) => {
     const { rows } = await db.pool.query(
       `SELECT list, kind, count(*)::int AS count, count(*) FILTER (WHERE drill)::int AS drill FROM warning_recipients GROUP BY list, kind ORDER BY list, kind`,
@@ -116,7 +127,7 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
     res.json({ lists: rows });
   });
   router.get('/api/broadcast-endpoints', requirePermission('broadcast-endpoint.read'), async (_req, res) => {
-    const { rows } = await db.pool.query(`SELECT id, name, url, exercise, source, active FROM broadcast_endpoints ORDER BY source, id`);
+    const { rows } = await db.pool.query(`SELECT id, name, url, exercise, source, active, format FROM broadcast_endpoints ORDER BY source, id`);
     res.json({ endpoints: rows });
   });
   router.post('/api/broadcast-endpoints', requirePermission('broadcast-endpoint.register'), async (req, res) => {
@@ -128,9 +139,9 @@ export function warningRoutes(opts: { db: Database; config: Config; warnings: Wa
     body.url = normaliseTargetUrl(body.url);
     const id = `api-${randomUUID().slice(0, 8)}`;
     const { rows } = await db.pool.query(
-      `INSERT INTO broadcast_endpoints (id, name, url, secret, exercise, source) VALUES ($1, $2, $3, $4, $5, 'api')
-       ON CONFLICT (url) DO NOTHING RETURNING id, name, url, exercise, source, active`,
-      [id, body.name, body.url, body.secret ?? null, body.exercise],
+      `INSERT INTO broadcast_endpoints (id, name, url, secret, exercise, source, format) VALUES ($1, $2, $3, $4, $5, 'api', $6)
+       ON CONFLICT (url) DO NOTHING RETURNING id, name, url, exercise, source, active, format`,
+      [id, body.name, body.url, body.secret ?? null, body.exercise, body.format],
     );
     if (!rows[0]) throw new AppError('conflict', `an endpoint with url ${body.url} is already registered`, { url: body.url });
     res.status(201).json({ endpoint: rows[0] });

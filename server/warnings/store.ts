@@ -15,6 +15,8 @@ export interface WarningRow {
   identifier: string | null;
   cap_sent: string | null;
   cap_xml: string | null;
+  gbt_identifier: string | null;
+  gbt_xml: string | null;
   author_id: string;
   approver_id: string | null;
   created_at: Date;
@@ -34,7 +36,7 @@ export function warningNotFound(id: string): AppError {
   return new AppError('not_found', `warning ${id} not found`, { warningId: id });
 }
 
-export function toView(row: WarningRow, references: string | null): Omit<WarningView, 'delivery' | 'outgoing'> {
+export function toView(row: WarningRow, references: string | null): Omit<WarningView, 'delivery' | 'outgoing' | 'acks'> {
   return {
     ...row.fields,
     id: row.id,

@@ -9,6 +9,8 @@ import type { IncidentRecord, IncidentService } from '../incidents/incidents.js'
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import { draftInputSchema, editInputSchema, warningFieldsSchema, type CapMsgType, type WarningFields, type WarningView } from '../../shared/warnings.js';
 import { buildCapAlert } from './cap/build.js';
+import { buildGbtAlert } from './gbt35965/build.js';
+import { allocateGbtIdentifier, gbtExtendedTime, unitCode } from './gbt35965/rules.js';
 import { CAP_SENDER, capDateTime, capIdentifier } from './cap/rules.js';
 import { checkChannelLimits, outgoingMessages } from './messages.js';
 import { enqueueDeliveries } from './outbox.js';
@@ -16,6 +18,7 @@ import { warningProgress } from './progress.js';
 import { findWarning, toView, warningNotFound, type WarningRow } from './store.js';
 import type { ExerciseSinks } from './exercise-sinks.js';
 import { parseInput } from '../http/validate.js';
+import { ackSummary, createAcks } from '../acknowledgements/acks.js';
 
 const actorRef = eventActorOf;
 
@@ -118,15 +121,23 @@ export class WarningService {
       const web = row.mode === 'actual' && base ? `${base}/cap/alerts/${row.id}.xml` : null;
       const contact = await dutyContact(tx);
       const capXml = buildCapAlert({ identifier, sent, mode: row.mode, msgType: row.msg_type, hazard: incident.hazard, fields, references, incidentId: incident.id, expires, web, contact });
+      const unit = { division: this.config.GBT35965_DIVISION_CODE, institution: this.config.GBT35965_INSTITUTION_CODE, unit: this.config.GBT35965_UNIT_CODE, extension: this.config.GBT35965_EXTENSION_CODE };
+      const gbt = await allocateGbtIdentifier(tx, unit, now);
+      const gbtXml = buildGbtAlert({
+        identifier: gbt.identifier, senderCode: unitCode(unit), sendTime: gbtExtendedTime(now), mode: row.mode, msgType: row.msg_type, hazard: incident.hazard, fields,
+        references: original?.gbt_identifier ?? null, expires: gbtExtendedTime(new Date(Date.parse(expires))), web, contact, divisionCode: this.config.GBT35965_DIVISION_CODE,
+      });
       const counts = await enqueueDeliveries(tx, { warningId: id, fields, exercise: row.mode === 'exercise', sinks: this.sinks });
       const people = counts.sms + counts.push;
       if (people === 0 && !fields.channels.includes('broadcast')) {
         throw new AppError('empty_audience', 'no recipient or subscription matches the audience and area on the chosen channels', { queued: counts });
       }
       const total = counts.sms + counts.push + counts.broadcast;
+      const ackRequired = await createAcks(tx, { warningId: id, incidentId: incident.id, fields, approvedAt: now, exercise: row.mode === 'exercise' });
       await tx.query(
-        `UPDATE warnings SET status = 'sent', identifier = $2, cap_sent = $3, cap_xml = $4, approver_id = $5, approved_at = $6, audience_size = $7, updated_at = $6 WHERE id = $1`,
-        [id, identifier, sent, capXml, actor.userId, now, total],
+        `UPDATE warnings SET status = 'sent', identifier = $2, cap_sent = $3, cap_xml = $4, approver_id = $5, approved_at = $6, audience_size = $7, updated_at = $6,
+                gbt_identifier = $8, gbt_xml = $9 WHERE id = $1`,
+        [id, identifier, sent, capXml, actor.userId, now, total, gbt.identifier, gbtXml],
       );
       if (original) {
         await tx.query(`UPDATE warnings SET status = $2, updated_at = now() WHERE id = $1`, [original.id, row.msg_type === 'Cancel' ? 'cancelled' : 'superseded']);
@@ -138,7 +149,7 @@ export class WarningService {
           incidentId: row.incident_id,
           type: WARNING_EVENT_TYPES.approved,
           actor: actorRef(actor),
-          data: { warningId: id, msgType: row.msg_type, identifier, references: row.references_id, colour: fields.colour, status: row.mode === 'exercise' ? 'Exercise' : 'Actual', queued: counts },
+          data: { warningId: id, msgType: row.msg_type, identifier, gbtIdentifier: gbt.identifier, references: row.references_id, colour: fields.colour, status: row.mode === 'exercise' ? 'Exercise' : 'Actual', queued: counts, ...(fields.acknowledgement ? { ackRequired, ackWithinMinutes: fields.acknowledgement.withinMinutes } : {}) },
         }),
       );
       return this.view(tx, (await findWarning(tx, id))!);
@@ -195,6 +206,7 @@ export class WarningService {
     return {
       ...toView(row, references),
       delivery: row.status === 'draft' ? null : await warningProgress(db, row.id, row.approved_at, row.fields.channels),
+      acks: row.status === 'draft' ? null : await ackSummary(db, row.id, row.approved_at),
       outgoing: outgoingMessages(row.fields, { exercise: row.mode === 'exercise', msgType: row.msg_type }),
     };
   }

@@ -122,12 +122,12 @@ export class OutboxWorker {
   private async warning(id: string): Promise<SentWarning> {
     const cached = this.cache.get(id);
     if (cached) return cached;
-    const { rows } = await this.db.pool.query<{ id: string; mode: 'actual' | 'exercise'; msg_type: SentWarning['msgType']; identifier: string; fields: SentWarning['fields']; cap_xml: string }>(
-      'SELECT id, mode, msg_type, identifier, fields, cap_xml FROM warnings WHERE id = $1',
+    const { rows } = await this.db.pool.query<{ id: string; mode: 'actual' | 'exercise'; msg_type: SentWarning['msgType']; identifier: string; fields: SentWarning['fields']; cap_xml: string; gbt_xml: string | null }>(
+      'SELECT id, mode, msg_type, identifier, fields, cap_xml, gbt_xml FROM warnings WHERE id = $1',
       [id],
     );
     const r = rows[0]!;
-    const w: SentWarning = { id: r.id, mode: r.mode, msgType: r.msg_type, identifier: r.identifier, fields: r.fields, capXml: r.cap_xml };
+    const w: SentWarning = { id: r.id, mode: r.mode, msgType: r.msg_type, identifier: r.identifier, fields: r.fields, capXml: r.cap_xml, gbtXml: r.gbt_xml };
     if (this.cache.size > 1000) this.cache.clear();
     this.cache.set(id, w);
     return w;
@@ -156,6 +156,8 @@ export class OutboxWorker {
     const toSink: { d: ClaimedDelivery; body: string }[] = [];
     const external: { d: ClaimedDelivery; w: SentWarning }[] = [];
     const blocked: ClaimedDelivery[] = [];
+    // Loads what the bodies need (subscriptions, 叫应 tokens) for the whole batch, sink rows too.
+    await sender.prepare?.(batch);
     for (const d of batch) {
       const w = await this.warning(d.warning_id);
       if (w.mode === 'exercise' && !(await this.exerciseSafe(sender, d))) blocked.push(d);
@@ -170,7 +172,6 @@ export class OutboxWorker {
       );
     }
     if (toSink.length > 0) await this.writeSink(toSink);
-    if (external.length > 0) await sender.prepare?.(external.map((e) => e.d));
     // Successful pushes and broadcasts are recorded per batch (one statement); a crash before
     // that leaves them `sending`, and they are resent under their idempotency key / tag. SMS
     // (no idempotency at Twilio) is recorded one by one, right after each call.

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { validateCap } from './cap-schema.js';
+import { validateGbt } from './gbt-schema.js';
 
 export interface HeadEndMessage {
   idempotencyKey: string;
@@ -22,7 +23,11 @@ export class FakeHeadEnd {
   private server?: http.Server;
   url = '';
 
-  constructor(readonly secret: string) {}
+  /** `gbt35965`: a head-end of the national platform, which accepts only GB/T 35965.1-2018 messages. */
+  constructor(
+    readonly secret: string,
+    readonly format: 'cap' | 'gbt35965' = 'cap',
+  ) {}
 
   async start(): Promise<this> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
@@ -61,8 +66,8 @@ export class FakeHeadEnd {
       return;
     }
     const xml = body.toString('utf8');
-    const check = await validateCap(xml);
-    if (!check.valid) return this.reject(res, 422, `CAP invalid: ${check.errors.join('; ')}`);
+    const check = this.format === 'gbt35965' ? await validateGbt(xml) : await validateCap(xml);
+    if (!check.valid) return this.reject(res, 422, `${this.format === 'gbt35965' ? 'GB/T 35965.1' : 'CAP'} invalid: ${check.errors.join('; ')}`);
     this.accepted.push({ idempotencyKey: key, deliveryId: String(req.headers['x-yingji-delivery-id'] ?? ''), xml });
     res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'accepted', key }));
   }

@@ -4,6 +4,7 @@ import { bi, formatTime, t } from '../common/i18n.js';
 import { alertsForEvent, overdueAlert, type BoardAlert } from './alerts.js';
 
 const KIND_LABELS: Record<BoardAlert['kind'], { zh: string; en: string }> = {
+  unacknowledged: { zh: '叫应未应答', en: 'Not acknowledged' },
   report: { zh: '现场情况', en: 'Field report' },
   overdue: { zh: '超时', en: 'Overdue' },
   stock: { zh: '库存', en: 'Stock' },

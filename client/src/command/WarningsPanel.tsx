@@ -17,6 +17,12 @@ const STATUS: Record<string, { zh: string; en: string }> = {
   cancelled: { zh: '已解除', en: 'Cancelled' },
 };
 
+const ACK_STEP: Record<string, { zh: string; en: string }> = {
+  resend: { zh: '已重发', en: 'resent' },
+  call: { zh: '已呼叫', en: 'called' },
+  escalate: { zh: '已报上级', en: 'superior alerted' },
+};
+
 /** Warnings: draft from the plan's template → approve (two-person rule) → delivery counters per channel. */
 export function WarningsPanel(props: { incident: IncidentView; detail: IncidentDetail | null; session: Session; refresh: number }) {
   const { incident } = props;
@@ -140,6 +146,21 @@ export function WarningsPanel(props: { incident: IncidentView; detail: IncidentD
                 </tr>
               </tbody>
             </table>
+          )}
+          {w.acks && (
+            <div class="acks" data-testid="acks">
+              <p>
+                <b>{t('叫应率', 'Acknowledged')}</b>{' '}
+                <span data-testid="ack-rate">{w.acks.ratePercent.toFixed(0)}%</span>（{w.acks.acknowledged}/{w.acks.required}）
+                {w.acks.dueAt && ` · ${t('应答时限', 'due')} ${formatTime(w.acks.dueAt)}`}
+              </p>
+              {w.acks.pending.length > 0 && (
+                <p class="small" data-testid="ack-pending">
+                  {t('未应答：', 'Not answered: ')}
+                  {w.acks.pending.map((p) => `${p.name ?? '—'}${p.steps.length ? `（${p.steps.map((s) => t(ACK_STEP[s]?.zh ?? s, ACK_STEP[s]?.en ?? s)).join('→')}）` : ''}`).join('、')}
+                </p>
+              )}
+            </div>
           )}
         </article>
       ))}

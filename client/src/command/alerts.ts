@@ -6,7 +6,7 @@ import { eventSentence } from '../common/events.js';
 export interface BoardAlert {
   /** Stable across reloads, so an acknowledged alert stays acknowledged. */
   key: string;
-  kind: 'report' | 'overdue' | 'stock' | 'delivery-failed' | 'inject';
+  kind: 'report' | 'overdue' | 'stock' | 'delivery-failed' | 'inject' | 'unacknowledged';
   text: Bilingual;
   at: string;
 }
@@ -27,6 +27,13 @@ export function alertsForEvent(e: IncidentEvent, previousFailed: Map<string, num
       return [{ key: `event:${e.seq}`, kind: 'stock', text, at: e.at }];
     case 'drill.inject_released':
       return [{ key: `event:${e.seq}`, kind: 'inject', text, at: e.at }];
+    case 'checklist.overdue_escalated':
+      return e.data.step === 'board' ? [{ key: `overdue-board:${String(e.data.itemId)}`, kind: 'overdue', text, at: e.at }] : [];
+    case 'dispatch.ack_escalated':
+      return e.data.step === 'board' ? [{ key: `event:${e.seq}`, kind: 'unacknowledged', text, at: e.at }] : [];
+    case 'warning.ack_escalated':
+      // 叫应: resend and call are routine; a superior alerted is something the commander must see.
+      return e.data.step === 'escalate' ? [{ key: `event:${e.seq}`, kind: 'unacknowledged', text, at: e.at }] : [];
     case 'warning.delivery_progress': {
       const warningId = String(e.data.warningId);
       const failed = failedOf(e);

@@ -150,6 +150,27 @@ export function eventSentence(e: Pick<IncidentEvent, 'type' | 'data'>): Sentence
         ? { zh: `预警发送完成，覆盖 ${pct}%（${s.zh}）`, en: `Warning delivery finished, ${pct}% reached (${s.en})` }
         : { zh: `预警发送中，已覆盖 ${pct}%（${s.zh}）`, en: `Warning delivering, ${pct}% reached (${s.en})` };
     }
+    case 'checklist.overdue_escalated': {
+      if (d.step === 'board') return { zh: `检查单超时未完成：${text(d.text)}，请指挥长督办`, en: `Checklist item still open past its grace period: ${text(d.text)} — commander, please follow up` };
+      return { zh: `检查单到期提醒已发送 ${text(d.to)}：${text(d.text)}`, en: `Due-time reminder sent to ${text(d.to)}: ${text(d.text)}` };
+    }
+    case 'dispatch.ack_escalated': {
+      const tm = (d.teamName as Bilingual | undefined) ?? { zh: text(d.teamId), en: text(d.teamId) };
+      if (d.step === 'board') return { zh: `任务单未接令：${tm.zh} 仍未确认，请指挥长处置`, en: `Dispatch order not acknowledged: ${tm.en} has still not confirmed — commander, please act` };
+      const who = d.step === 'leader' ? { zh: '队长', en: 'team leader' } : { zh: '副队长', en: 'deputy leader' };
+      return { zh: `任务单未接令：已通知${tm.zh}${who.zh} ${text(d.to)}`, en: `Dispatch order not acknowledged: ${tm.en} ${who.en} ${text(d.to)} alerted` };
+    }
+    case 'warning.ack_received': {
+      const via = d.via === 'sms' ? { zh: '短信回复', en: 'SMS reply' } : d.via === 'push' ? { zh: '推送确认', en: 'push' } : { zh: '确认链接', en: 'link' };
+      return { zh: `叫应：${text(d.name)} 已确认收到预警（${via.zh}）`, en: `Acknowledged: ${text(d.name)} confirmed the warning (${via.en})` };
+    }
+    case 'warning.ack_escalated': {
+      const step =
+        d.step === 'resend' ? { zh: '未应答，已重发预警', en: 'no answer, warning sent again' }
+        : d.step === 'call' ? { zh: '未应答，已语音呼叫', en: 'no answer, voice call placed' }
+        : { zh: `未应答，已通知上级 ${text(d.to)}`, en: `no answer, superior ${text(d.to)} alerted` };
+      return { zh: `叫应：${text(d.name)} ${step.zh}`, en: `Acknowledgement: ${text(d.name)} — ${step.en}` };
+    }
     case 'field.report': {
       const who = d.teamId ? team(d) : { zh: '现场', en: 'field' };
       return { zh: `现场情况（${who.zh}）：${text(d.text)}`, en: `Field report (${who.en}): ${text(d.text)}` };

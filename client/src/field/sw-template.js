@@ -41,7 +41,14 @@ self.addEventListener('push', (event) => {
   const title = data.title || data.headline || '应急预警 Warning';
   event.waitUntil(
     Promise.all([
-      self.registration.showNotification(title, { body: data.body || data.text || '', tag: data.tag || data.identifier || undefined, data }),
+      // 叫应: a warning that must be acknowledged carries an "ack" action (and its personal URL).
+      self.registration.showNotification(title, {
+        body: data.body || data.text || '',
+        tag: data.tag || data.identifier || undefined,
+        data,
+        actions: Array.isArray(data.actions) ? data.actions.slice(0, 2) : undefined,
+        requireInteraction: Boolean(data.ack),
+      }),
       self.clients.matchAll({ type: 'window' }).then((cs) => cs.forEach((c) => c.postMessage({ type: 'warning', warning: data }))),
     ]),
   );
@@ -49,5 +56,14 @@ self.addEventListener('push', (event) => {
 
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
+  const ack = event.notification.data && event.notification.data.ack;
+  if (event.action === 'ack' && ack && typeof ack.url === 'string') {
+    // The acknowledge action answers at once (POST, JSON body {via:"push"}), without opening the app.
+    const url = new URL(ack.url, self.location.origin);
+    event.waitUntil(
+      fetch(url.pathname, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ack.body || { via: 'push' }) }).catch(() => undefined),
+    );
+    return;
+  }
   event.waitUntil(self.clients.openWindow('/field'));
 });

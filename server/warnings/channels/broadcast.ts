@@ -31,21 +31,25 @@ export class BroadcastChannel implements ChannelSender {
   }
 
   async send(d: ClaimedDelivery, w: SentWarning): Promise<SendOutcome> {
-    const { rows } = await this.db.query<{ url: string | null; secret: string | null }>('SELECT url, secret FROM broadcast_endpoints WHERE id = $1', [d.target_id]);
+    const { rows } = await this.db.query<{ url: string | null; secret: string | null; format: 'cap' | 'gbt35965' }>('SELECT url, secret, format FROM broadcast_endpoints WHERE id = $1', [d.target_id]);
     const endpoint = rows[0];
     if (!endpoint?.url) return { kind: 'failed', error: 'endpoint removed' };
     const secret = endpoint.secret ?? this.defaultSecret;
     // A head-end cannot tell an unsigned alert from a forged one: refused unless the deployment opted in.
     if (!secret && !this.allowUnsigned) return { kind: 'failed', error: 'no signing secret for this endpoint (set BROADCAST_SECRET, or BROADCAST_ALLOW_UNSIGNED=true)' };
+    const gbt = endpoint.format === 'gbt35965';
+    if (gbt && !w.gbtXml) return { kind: 'failed', error: 'this warning has no GB/T 35965.1 message' };
+    const body = gbt ? w.gbtXml! : w.capXml;
     const headers: Record<string, string> = {
-      'content-type': 'application/cap+xml; charset=utf-8',
+      'content-type': gbt ? 'application/xml; charset=utf-8' : 'application/cap+xml; charset=utf-8',
       'idempotency-key': `${w.identifier}:${d.id}`,
       'x-yingji-delivery-id': String(d.id),
       'x-yingji-cap-identifier': w.identifier,
     };
-    if (secret) headers['x-yingji-signature'] = signBody(secret, w.capXml);
+    if (gbt) headers['x-yingji-format'] = 'gbt35965';
+    if (secret) headers['x-yingji-signature'] = signBody(secret, body);
     try {
-      const res = await fetch(endpoint.url, { method: 'POST', headers, body: w.capXml, signal: AbortSignal.timeout(15_000) });
+      const res = await fetch(endpoint.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(15_000) });
       const text = truncateUtf8(await res.text());
       const receipt = { status: res.status, body: text, at: new Date().toISOString() };
       if (res.ok) return { kind: 'delivered', receipt };

@@ -19,7 +19,7 @@ export class PushChannel implements ChannelSender {
   readonly channel = 'push' as const;
   readonly resendAfterCrash = true;
   private readonly agent: https.Agent;
-  private prepared = new Map<string, { endpoint: string; p256dh: string; auth: string }>();
+  private prepared = new Map<string, { endpoint: string; p256dh: string; auth: string; token: string | null }>();
   private readonly vapidHeaders = new Map<string, { authorization: string; publicKey: string; expiresAt: number }>();
 
   constructor(
@@ -28,6 +28,7 @@ export class PushChannel implements ChannelSender {
     private readonly vapid: () => VapidKeys,
     private readonly subject: string,
     endpoints: PushEndpointPolicy = new PushEndpointPolicy(config.PUSH_ENDPOINT_ALLOWLIST),
+    private readonly publicBase: () => string | null = () => null,
   ) {
     this.agent = new https.Agent({
       keepAlive: true,
@@ -46,13 +47,26 @@ export class PushChannel implements ChannelSender {
   }
 
   private payload(d: ClaimedDelivery, w: SentWarning): string {
-    return pushPayload(w.fields, { exercise: w.mode === 'exercise', msgType: w.msgType, warningId: w.id, identifier: w.identifier, deliveryId: d.id });
+    const json = pushPayload(w.fields, { exercise: w.mode === 'exercise', msgType: w.msgType, warningId: w.id, identifier: w.identifier, deliveryId: d.id });
+    // 叫应: the subscription of a responsible person's own account carries their acknowledge action.
+    const token = this.prepared.get(d.target_id)?.token;
+    if (!token) return json;
+    const base = this.publicBase();
+    return JSON.stringify({
+      ...(JSON.parse(json) as Record<string, unknown>),
+      actions: [{ action: 'ack', title: '收到 / Acknowledge' }],
+      ack: { url: `${base ?? ''}/public/ack/${token}`, body: { via: 'push' } },
+    });
   }
 
   async prepare(batch: ClaimedDelivery[]): Promise<void> {
-    const { rows } = await this.db.query<{ id: string; endpoint: string; p256dh: string; auth: string }>(
-      'SELECT id::text AS id, endpoint, p256dh, auth FROM push_subscriptions WHERE id::text = ANY($1::text[])',
-      [batch.map((d) => d.target_id)],
+    const { rows } = await this.db.query<{ id: string; endpoint: string; p256dh: string; auth: string; token: string | null }>(
+      `SELECT s.id::text AS id, s.endpoint, s.p256dh, s.auth,
+              (SELECT a.token FROM users u JOIN warning_recipients r ON r.account = u.username AND r.responsible
+                 JOIN warning_acks a ON a.recipient_id = r.id AND a.warning_id = b.warning_id
+                WHERE u.id = s.user_id ORDER BY a.id LIMIT 1) AS token
+         FROM unnest($1::text[], $2::uuid[]) AS b(target_id, warning_id) JOIN push_subscriptions s ON s.id::text = b.target_id`,
+      [batch.map((d) => d.target_id), batch.map((d) => d.warning_id)],
     );
     this.prepared = new Map(rows.map((r) => [r.id, r]));
   }

@@ -18,6 +18,8 @@ export interface SentWarning {
   identifier: string;
   fields: WarningFields;
   capXml: string;
+  /** The GB/T 35965.1-2018 message, for head-ends configured for it (null for warnings approved before it existed). */
+  gbtXml: string | null;
 }
 
 export type SendOutcome =
