@@ -129,7 +129,7 @@ function IncidentHeader(props: {
   incident: IncidentView;
   session: Session;
   onChanged: () => void;
-  presence: { userId: string; username: string; role: keyof typeof ROLE_LABELS; connections: number }[];
+  presence: { userId: string; username: string; displayName?: string; role: keyof typeof ROLE_LABELS; connections: number }[];
   liveConnected: boolean;
   checklistConnected: boolean;
 }) {
@@ -181,8 +181,8 @@ function IncidentHeader(props: {
         <div class="presence" aria-label={t('在线人员', 'Who is here')} data-testid="presence">
           {t('在线', 'Here')}:{' '}
           {props.presence.map((m) => (
-            <span key={m.userId} class="badge" title={bi(ROLE_LABELS[m.role])}>
-              {m.username}
+            <span key={m.userId} class="badge" title={`${m.username} · ${bi(ROLE_LABELS[m.role])}`}>
+              {m.displayName ?? m.username}
               {m.connections > 1 ? ` ×${m.connections}` : ''}
             </span>
           ))}
