@@ -6,12 +6,14 @@ import { useLiveFeed } from '../common/live.js';
 import type { Session } from '../common/session.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import type { IncidentEvent } from '../../../shared/events.js';
-import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, type Bilingual, type ResponseLevel } from '../../../shared/labels.js';
+import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, WARNING_COLOUR_LABELS, type Bilingual, type ResponseLevel } from '../../../shared/labels.js';
 import { ChecklistPanel } from './ChecklistPanel.js';
 import { TimelinePanel } from './TimelinePanel.js';
 import { DispatchesPanel, RecommendationsPanel, StockPanel, useResources } from './ResourcesPanels.js';
 import { WarningsPanel } from './WarningsPanel.js';
-import { MapView, type MapMarker } from './MapView.js';
+import { MapView, type MapMarker, type MapShape } from './MapView.js';
+import { TEAM_STATUS_LABELS, type TeamStatus } from '../../../shared/resources.js';
+import type { WarningView } from '../../../shared/warnings.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
 import { AlertCenter } from './AlertCenter.js';
 import { can } from '../../../shared/policy.js';
@@ -90,7 +92,7 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
             </div>
             <div class="col">
               <div class="wall-cell" tabIndex={0}>
-                <BoardMap incident={incident} refresh={refresh} />
+                <BoardMap incident={incident} refresh={refresh} events={feed.events} />
               </div>
               <div class="wall-cell" tabIndex={0}>
                 <DispatchesPanel r={resources} />
@@ -112,7 +114,7 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
               <RecommendationsPanel r={resources} />
             </div>
             <div class="col side">
-              <BoardMap incident={incident} refresh={refresh} />
+              <BoardMap incident={incident} refresh={refresh} events={feed.events} />
               <DispatchesPanel r={resources} />
               <TimelinePanel events={feed.events} />
               <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
@@ -222,28 +224,119 @@ function IncidentHeader(props: {
   );
 }
 
-function BoardMap(props: { incident: IncidentView; refresh: Refresh }) {
-  const [markers, setMarkers] = useState<MapMarker[]>([]);
+/** Team state → marker colour (the legend under the map says which is which). */
+export const TEAM_STATE_COLOURS: Record<TeamStatus, string> = {
+  available: '#9fb0c0',
+  dispatched: '#f2c94c',
+  acknowledged: '#f2994a',
+  en_route: '#2f80ed',
+  on_scene: '#bb6bd9',
+  released: '#56ccf2',
+};
+const WARNING_MAP_COLOURS: Record<string, string> = { blue: '#2f80ed', yellow: '#f2c94c', orange: '#f2994a', red: '#eb5757' };
+
+/** "3 分钟前" — how old a position fix is. */
+export function fixAge(at: string, now: number): string {
+  const min = Math.max(0, Math.floor((now - Date.parse(at)) / 60_000));
+  if (min < 1) return t('刚刚', 'just now');
+  if (min < 60) return t(`${min} 分钟前`, `${min} min ago`);
+  const h = Math.floor(min / 60);
+  if (h < 24) return t(`${h} 小时前`, `${h} h ago`);
+  return formatTime(at, true);
+}
+
+interface MapTeam {
+  id: string;
+  name: Bilingual;
+  status: TeamStatus;
+  statusLabel: Bilingual;
+  base: { lat: number; lon: number } | null;
+  lastFix: { lat: number; lon: number; accuracyM: number; at: string } | null;
+}
+
+/** Fixes that arrived over the live feed since the teams were last read (the marker moves at once). */
+function liveFixes(events: IncidentEvent[]): Map<string, { lat: number; lon: number; accuracyM: number; at: string }> {
+  const fixes = new Map<string, { lat: number; lon: number; accuracyM: number; at: string }>();
+  for (const e of events) {
+    const d = e.data as any;
+    if (e.type === 'dispatch.status_changed' && d?.position?.latest && typeof d.teamId === 'string') fixes.set(d.teamId, d.position);
+    if (e.type === 'field.report' && typeof d?.teamId === 'string' && d.location?.source === 'device' && typeof d.location.lat === 'number')
+      fixes.set(d.teamId, { lat: d.location.lat, lon: d.location.lon, accuracyM: d.location.accuracyM ?? 0, at: d.location.at ?? e.at });
+  }
+  return fixes;
+}
+
+function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: IncidentEvent[] }) {
+  const now = useNow(30_000);
+  const [teams, setTeams] = useState<MapTeam[]>([]);
+  const [working, setWorking] = useState<Set<string>>(new Set());
+  const [places, setPlaces] = useState<MapMarker[]>([]);
+  const [warnings, setWarnings] = useState<WarningView[]>([]);
   useEffect(() => {
-    Promise.all([get('/api/teams'), get('/api/warehouses'), get('/api/shelters'), get(`/api/incidents/${props.incident.id}/dispatches`).catch(() => ({ dispatches: [] }))])
-      .then(([teams, warehouses, shelters, dispatches]) => {
-        const working = new Set<string>((dispatches.dispatches ?? []).filter((d: any) => !['returned', 'cancelled'].includes(d.status)).map((d: any) => d.teamId));
+    Promise.all([get('/api/warehouses'), get('/api/shelters')])
+      .then(([warehouses, shelters]) => {
         const m: MapMarker[] = [];
-        if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: props.incident.title });
-        for (const w of warehouses.warehouses ?? []) if (w.location) m.push({ id: w.id, kind: 'warehouse', lat: w.location.lat, lon: w.location.lon, label: `${w.id} ${bi(w.name)}` });
-        for (const s of shelters.shelters ?? []) if (s.location) m.push({ id: s.id, kind: 'shelter', lat: s.location.lat, lon: s.location.lon, label: `${s.id} ${bi(s.name)}` });
-        for (const tm of teams.teams ?? []) if (tm.base && (working.has(tm.id) || tm.status !== 'available')) m.push({ id: tm.id, kind: 'team', lat: tm.base.lat, lon: tm.base.lon, label: `${tm.id} ${bi(tm.name)}`, status: tm.status });
-        setMarkers(m);
+        for (const w of warehouses.warehouses ?? [])
+          if (w.location) m.push({ id: w.id, kind: 'warehouse', lat: w.location.lat, lon: w.location.lon, label: bi(w.name), permanent: w.tier === 'district' ? true : { zoom: 14 } });
+        for (const s of shelters.shelters ?? []) if (s.location) m.push({ id: s.id, kind: 'shelter', lat: s.location.lat, lon: s.location.lon, label: bi(s.name), permanent: { zoom: 14 } });
+        setPlaces(m);
+      })
+      .catch(() => {});
+  }, []);
+  useEffect(() => {
+    Promise.all([get('/api/teams'), get(`/api/incidents/${props.incident.id}/dispatches`).catch(() => ({ dispatches: [] }))])
+      .then(([t, dispatches]) => {
+        setTeams(t.teams ?? []);
+        setWorking(new Set<string>((dispatches.dispatches ?? []).filter((d: any) => !['returned', 'cancelled'].includes(d.status)).map((d: any) => d.teamId)));
       })
       .catch(() => {});
   }, [props.incident.id, props.refresh.teams]);
+  useEffect(() => {
+    get<{ warnings: WarningView[] }>(`/api/incidents/${props.incident.id}/warnings`)
+      .then((r) => setWarnings(r.warnings))
+      .catch(() => {});
+  }, [props.incident.id, props.refresh.warnings]);
+  const live = useMemo(() => liveFixes(props.events), [props.events]);
+  const markers = useMemo(() => {
+    const m: MapMarker[] = [...places];
+    if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: props.incident.title, permanent: true });
+    for (const tm of teams) {
+      if (!(working.has(tm.id) || tm.status !== 'available')) continue;
+      const pushed = live.get(tm.id);
+      const fix = pushed && (!tm.lastFix || Date.parse(pushed.at) > Date.parse(tm.lastFix.at)) ? pushed : tm.lastFix;
+      const colour = TEAM_STATE_COLOURS[tm.status] ?? '#2f80ed';
+      if (fix) m.push({ id: tm.id, kind: 'team', lat: fix.lat, lon: fix.lon, colour, label: `${bi(tm.name)} · ${fixAge(fix.at, now)}`, status: bi(tm.statusLabel), permanent: true });
+      else if (tm.base) m.push({ id: tm.id, kind: 'team', lat: tm.base.lat, lon: tm.base.lon, colour, hollow: true, label: `${bi(tm.name)} · ${t('驻地（无定位）', 'at base (no fix)')}`, status: bi(tm.statusLabel), permanent: true });
+    }
+    return m;
+  }, [places, teams, working, live, now, props.incident]);
+  const shapes = useMemo(() => {
+    const s: MapShape[] = [];
+    const area = props.incident.area;
+    if (area) s.push({ id: 'incident-area', label: `${t('事发区域', 'Incident area')}：${bi(area.description)}`, colour: '#eb5757', polygon: area.polygon as [number, number][] | undefined, circle: area.circle });
+    for (const w of warnings) {
+      if (w.status !== 'draft' && w.status !== 'sent') continue;
+      const label = `${bi(WARNING_COLOUR_LABELS[w.colour])}：${bi(w.headline)}${w.status === 'draft' ? t('（草稿）', ' (draft)') : ''}`;
+      s.push({ id: w.id, label, colour: WARNING_MAP_COLOURS[w.colour] ?? '#f2c94c', dashed: w.status === 'draft', polygon: w.area.polygon as [number, number][] | undefined, circle: w.area.circle });
+    }
+    return s;
+  }, [props.incident.area, warnings]);
   const center: [number, number] | undefined = props.incident.location ? [props.incident.location.lat, props.incident.location.lon] : undefined;
   return (
     <Panel title={t('态势图', 'Map')} id="map">
-      <MapView markers={markers} center={center} class="board-map" />
-      <p class="legend muted">
-        <span class="dot incident" /> {t('事发地', 'Incident')} <span class="dot team" /> {t('出动队伍', 'Teams working')} <span class="dot warehouse" /> {t('物资库', 'Warehouses')}{' '}
-        <span class="dot shelter" /> {t('避难场所', 'Shelters')}
+      <MapView markers={markers} shapes={shapes} center={center} class="board-map" />
+      <p class="legend muted" data-testid="map-legend">
+        <span class="dot incident" /> {t('事发地', 'Incident')} <span class="ring area" /> {t('事发区域', 'Incident area')} <span class="ring warning" /> {t('预警区域', 'Warning area')}{' '}
+        <span class="dot warehouse" /> {t('物资库', 'Warehouses')} <span class="dot shelter" /> {t('避难场所', 'Shelters')}
+        <br />
+        {t('队伍', 'Teams')}:
+        {(['dispatched', 'acknowledged', 'en_route', 'on_scene', 'released'] as const).map((s) => (
+          <span key={s}>
+            {' '}
+            <span class="dot" style={{ background: TEAM_STATE_COLOURS[s] }} /> {bi(TEAM_STATUS_LABELS[s])}
+          </span>
+        ))}{' '}
+        <span class="dot hollow" /> {t('驻地（尚无定位）', 'at base (no fix yet)')}
       </p>
     </Panel>
   );

@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import L from 'leaflet';
 import { get } from '../common/api.js';
 import { bi } from '../common/i18n.js';
@@ -10,9 +10,26 @@ export interface MapMarker {
   kind: 'incident' | 'team' | 'warehouse' | 'shelter' | 'pick';
   label: string;
   status?: string;
+  /** Fill colour (teams: by state); else the kind's colour. */
+  colour?: string;
+  /** Drawn as a ring: a team shown at its home base because no fix has arrived. */
+  hollow?: boolean;
+  /** The label stays on the map (not only on hover); `zoom`: only from that zoom level on. */
+  permanent?: boolean | { zoom: number };
 }
 
-const COLOURS: Record<MapMarker['kind'], string> = { incident: '#eb5757', team: '#2f80ed', warehouse: '#f2994a', shelter: '#27ae60', pick: '#f2c94c' };
+/** An area on the map: the incident's circle or polygon, a warning's polygon. */
+export interface MapShape {
+  id: string;
+  label: string;
+  colour: string;
+  dashed?: boolean;
+  /** [lat, lon] vertices (as the plans and warnings store them). */
+  polygon?: [number, number][];
+  circle?: { lat: number; lon: number; radiusKm: number };
+}
+
+const COLOURS: Record<MapMarker['kind'], string> = { incident: '#eb5757', team: '#2f80ed', warehouse: '#c97b2a', shelter: '#27ae60', pick: '#f2c94c' };
 
 /** Leaflet puts a string tooltip into innerHTML; user text (titles, team names) must go in as text. */
 function textNode(text: string): HTMLElement {
@@ -28,17 +45,21 @@ let configCache: Promise<{ tileUrl: string | null; tileAttribution: string | nul
  * Leaflet map over the offline basemap (district outline, main roads, rivers as GeoJSON from the
  * server); raster tiles only when the deployment set MAP_TILE_URL.
  */
-export function MapView(props: { markers: MapMarker[]; onPick?: (lat: number, lon: number) => void; center?: [number, number]; class?: string }) {
+export function MapView(props: { markers: MapMarker[]; shapes?: MapShape[]; onPick?: (lat: number, lon: number) => void; center?: [number, number]; class?: string }) {
   const el = useRef<HTMLDivElement>(null);
   const map = useRef<L.Map | null>(null);
   const layer = useRef<L.LayerGroup | null>(null);
+  const shapeLayer = useRef<L.LayerGroup | null>(null);
+  const [zoom, setZoom] = useState(12);
   const pick = useRef(props.onPick);
   pick.current = props.onPick;
 
   useEffect(() => {
     const m = L.map(el.current!, { zoomControl: true, attributionControl: true, preferCanvas: true }).setView(props.center ?? [41.79, 123.33], 12);
     map.current = m;
+    shapeLayer.current = L.layerGroup().addTo(m);
     layer.current = L.layerGroup().addTo(m);
+    m.on('zoomend', () => setZoom(m.getZoom()));
     configCache ??= get('/api/map/config');
     configCache.then((c) => map.current === m && c.tileUrl && L.tileLayer(c.tileUrl, { attribution: c.tileAttribution ?? '', maxZoom: 18 }).addTo(m).bringToBack()).catch(() => {});
     basemapCache ??= get('/api/map/basemap');
@@ -61,6 +82,7 @@ export function MapView(props: { markers: MapMarker[]; onPick?: (lat: number, lo
           const bounds = L.geoJSON(district).getBounds();
           if (props.center) bounds.extend(props.center);
           m.fitBounds(bounds, { padding: [12, 12], animate: false });
+          setZoom(m.getZoom());
         }
       })
       .catch(() => {});
@@ -72,21 +94,36 @@ export function MapView(props: { markers: MapMarker[]; onPick?: (lat: number, lo
   }, []);
 
   useEffect(() => {
+    const group = shapeLayer.current;
+    if (!group) return;
+    group.clearLayers();
+    for (const sh of props.shapes ?? []) {
+      const style = { color: sh.colour, weight: sh.dashed ? 2 : 3, dashArray: sh.dashed ? '8 6' : undefined, fillColor: sh.colour, fillOpacity: sh.dashed ? 0.06 : 0.14 };
+      if (sh.polygon) L.polygon(sh.polygon, style).bindTooltip(textNode(sh.label), { sticky: true }).addTo(group);
+      if (sh.circle) L.circle([sh.circle.lat, sh.circle.lon], { ...style, radius: sh.circle.radiusKm * 1000 }).bindTooltip(textNode(sh.label), { sticky: true }).addTo(group);
+    }
+  }, [props.shapes]);
+
+  useEffect(() => {
     const group = layer.current;
     if (!group) return;
     group.clearLayers();
     for (const mk of props.markers) {
+      const permanent = mk.permanent === true || (typeof mk.permanent === 'object' && zoom >= mk.permanent.zoom);
+      const colour = mk.colour ?? COLOURS[mk.kind];
       L.circleMarker([mk.lat, mk.lon], {
-        radius: mk.kind === 'incident' || mk.kind === 'pick' ? 11 : 7,
-        color: '#111',
-        weight: 1.5,
-        fillColor: COLOURS[mk.kind],
-        fillOpacity: 0.95,
+        radius: mk.kind === 'incident' || mk.kind === 'pick' ? 11 : mk.kind === 'team' ? 8 : 6,
+        color: mk.hollow ? colour : '#111',
+        weight: mk.hollow ? 3 : 1.5,
+        dashArray: mk.hollow ? '3 3' : undefined,
+        fillColor: colour,
+        fillOpacity: mk.hollow ? 0.15 : 0.95,
       })
-        .bindTooltip(textNode(mk.label + (mk.status ? ` · ${mk.status}` : '')))
+        // Text nodes only: labels carry names users typed.
+        .bindTooltip(textNode(mk.label + (mk.status ? ` · ${mk.status}` : '')), permanent ? { permanent: true, direction: 'right', offset: [8, 0], className: `map-label ${mk.kind}` } : {})
         .addTo(group);
     }
-  }, [props.markers]);
+  }, [props.markers, zoom]);
 
   return <div ref={el} class={`map ${props.class ?? ''}`} role="application" aria-label="map" />;
 }
