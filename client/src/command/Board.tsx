@@ -73,6 +73,14 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
   const incident = detail?.incident ?? feed.incident;
   const resources = useResources({ incident: incident ?? PLACEHOLDER, session, refresh });
   const units = useMemo(() => new Map((detail?.plan.command.units ?? []).map((u) => [u.id, u.name])), [detail]);
+  const [itemUnits, setItemUnits] = useState<Map<string, string>>(new Map());
+  const [teamUnits, setTeamUnits] = useState<Map<string, string[]>>(new Map());
+  useEffect(() => {
+    get<{ teams: { id: string; planUnits?: string[] }[] }>('/api/teams')
+      .then((r) => setTeamUnits(new Map(r.teams.map((x) => [x.id, x.planUnits ?? []]))))
+      .catch(() => {});
+  }, []);
+  const timelineUnits = useMemo(() => ({ names: units, items: itemUnits, teams: teamUnits }), [units, itemUnits, teamUnits]);
 
   if (error) return <main class="board"><p class="error">{error}</p></main>;
   if (!incident) return <main class="board"><p class="muted">{t('加载中…', 'Loading…')}</p></main>;
@@ -87,7 +95,7 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
           <div class="wall-grid">
             <div class="col">
               <div class="wall-cell" tabIndex={0}>
-                <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
+                <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} onItemUnits={setItemUnits} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
               </div>
             </div>
             <div class="col">
@@ -100,7 +108,7 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
             </div>
             <div class="col">
               <div class="wall-cell" tabIndex={0}>
-                <TimelinePanel events={feed.events} />
+                <TimelinePanel events={feed.events} units={timelineUnits} />
               </div>
               <div class="wall-cell" tabIndex={0}>
                 <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
@@ -110,13 +118,13 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
         ) : (
           <div class="board-grid">
             <div class="col">
-              <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
+              <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} onItemUnits={setItemUnits} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} />
               <RecommendationsPanel r={resources} />
             </div>
             <div class="col side">
               <BoardMap incident={incident} refresh={refresh} events={feed.events} />
               <DispatchesPanel r={resources} />
-              <TimelinePanel events={feed.events} />
+              <TimelinePanel events={feed.events} units={timelineUnits} />
               <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
               <StockPanel r={resources} />
             </div>
