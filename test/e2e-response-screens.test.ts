@@ -29,6 +29,7 @@ describe('a level-Ⅱ waterlogging response as people see it', () => {
   let hq: BrowserContext;
   let phone: BrowserContext;
   let board: Page;
+  let wall: Page;
   let field: Page;
   let incidentId: string;
   let teamIds: string[] = [];
@@ -109,9 +110,25 @@ describe('a level-Ⅱ waterlogging response as people see it', () => {
     await expect.poll(() => map.getAttribute('data-shapes')).toBe('2'); // incident circle + warning polygon
     const teamLabels = board.locator('.leaflet-tooltip.map-label.team');
     await expect.poll(() => teamLabels.count(), { timeout: 20_000 }).toBe(40);
+    // Markers are redrawn as data arrives: read the labels once the map has settled.
+    const summary = async () => {
+      const labels = await teamLabels.allTextContents();
+    // Labels are decluttered: the incident's is always shown, and no two shown labels overlap.
+    await expect.poll(() => board.locator('.leaflet-tooltip.map-label.incident').evaluate((e) => getComputedStyle(e).visibility)).toBe('visible');
+    const shown = await board.evaluate(() => [...document.querySelectorAll('.map-label')].filter((e) => getComputedStyle(e).visibility === 'visible').map((e) => e.getBoundingClientRect()));
+    expect(shown.length).toBeGreaterThan(5);
+    for (const [i, a] of shown.entries()) for (const b of shown.slice(i + 1)) expect(a.left < b.right && a.right > b.left && a.top < b.bottom && a.bottom > b.top).toBe(false);
+      return { all: labels.length, withFix: labels.filter((l) => /刚刚|分钟前/.test(l)).length, atBase: labels.filter((l) => l.includes('驻地（无定位）')).length };
+    };
+    await expect.poll(summary, { timeout: 20_000 }).toEqual({ all: 40, withFix: 34, atBase: 6 });
     const labels = await teamLabels.allTextContents();
-    expect(labels.filter((l) => /刚刚|分钟前/.test(l))).toHaveLength(34);
-    expect(labels.filter((l) => l.includes('驻地（无定位）'))).toHaveLength(6);
+    // The wall screen is up before anything new happens (alerts are for what happens after a screen opens).
+    wall = await hq.newPage();
+    const w = collectErrors(wall);
+    const before = errors;
+    errors = () => [...before(), ...w];
+    await wall.goto(`${srv.url}/?wall#/incidents/${incidentId}`);
+    await wall.locator('body.wall [data-panel=checklist] tr.item').first().waitFor();
     // A hostile team name is text on the map, never markup.
     expect(labels.some((l) => l.includes(HOSTILE_TEAM))).toBe(true);
     expect(await board.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
@@ -189,10 +206,6 @@ describe('a level-Ⅱ waterlogging response as people see it', () => {
     await shot(board, 'board-1920x1080');
     const found: Record<string, unknown> = { board: await seriousAxeViolations(board) };
 
-    const wall = await hq.newPage();
-    collectErrors(wall);
-    await wall.goto(`${srv.url}/?wall#/incidents/${incidentId}`);
-    await wall.locator('body.wall [data-panel=checklist] tr.item').first().waitFor();
     await expect.poll(() => wall.locator('.leaflet-tooltip.map-label.team').count(), { timeout: 20_000 }).toBe(40);
     await wall.locator('[data-alert-kind=report]').waitFor();
     await wall.waitForTimeout(500);

@@ -276,7 +276,7 @@ function liveFixes(events: IncidentEvent[]): Map<string, { lat: number; lon: num
 
 function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: IncidentEvent[] }) {
   const now = useNow(30_000);
-  const [teams, setTeams] = useState<MapTeam[]>([]);
+  const [teams, setTeams] = useState<MapTeam[] | null>(null);
   const [working, setWorking] = useState<Set<string>>(new Set());
   const [places, setPlaces] = useState<MapMarker[]>([]);
   const [warnings, setWarnings] = useState<WarningView[]>([]);
@@ -308,7 +308,7 @@ function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: Inc
   const markers = useMemo(() => {
     const m: MapMarker[] = [...places];
     if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: props.incident.title, permanent: true });
-    for (const tm of teams) {
+    for (const tm of teams ?? []) {
       if (!(working.has(tm.id) || tm.status !== 'available')) continue;
       const pushed = live.get(tm.id);
       const fix = pushed && (!tm.lastFix || Date.parse(pushed.at) > Date.parse(tm.lastFix.at)) ? pushed : tm.lastFix;
@@ -330,9 +330,19 @@ function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: Inc
     return s;
   }, [props.incident.area, warnings]);
   const center: [number, number] | undefined = props.incident.location ? [props.incident.location.lat, props.incident.location.lon] : undefined;
+  // Framed on the response: the incident, its area and the teams that have a fix (else the whole district).
+  const focus = useMemo(() => {
+    const f: { lat: number; lon: number; radiusKm?: number }[] = [];
+    if (teams === null) return f; // wait for the teams, so the frame holds them
+    if (props.incident.location) f.push(props.incident.location);
+    if (props.incident.area?.circle) f.push(props.incident.area.circle);
+    for (const [lat, lon] of props.incident.area?.polygon ?? []) f.push({ lat, lon });
+    for (const mk of markers) if (mk.kind === 'team' && !mk.hollow) f.push(mk);
+    return f;
+  }, [props.incident, teams === null, markers.length]);
   return (
     <Panel title={t('态势图', 'Map')} id="map">
-      <MapView markers={markers} shapes={shapes} center={center} class="board-map" />
+      <MapView markers={markers} shapes={shapes} center={center} focus={focus} class="board-map" />
       <p class="legend muted" data-testid="map-legend">
         <span class="dot incident" /> {t('事发地', 'Incident')} <span class="ring area" /> {t('事发区域', 'Incident area')} <span class="ring warning" /> {t('预警区域', 'Warning area')}{' '}
         <span class="dot warehouse" /> {t('物资库', 'Warehouses')} <span class="dot shelter" /> {t('避难场所', 'Shelters')}

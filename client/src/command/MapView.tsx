@@ -38,6 +38,24 @@ function textNode(text: string): HTMLElement {
   return span;
 }
 
+/**
+ * Permanent labels that would overlap a more important one are hidden (class `covered`): the
+ * incident first, then teams, warehouses, shelters. Hovering a marker shows its label again.
+ */
+function declutter(container: HTMLElement | null): void {
+  if (!container) return;
+  const rank = (el: Element) => (el.classList.contains('incident') ? 0 : el.classList.contains('team') ? 1 : el.classList.contains('warehouse') ? 2 : 3);
+  // (A label still fading out of a redraw has opacity 0: it no longer counts.)
+  const labels = [...container.querySelectorAll<HTMLElement>('.leaflet-tooltip.map-label')].filter((el) => el.style.opacity !== '0').sort((a, b) => rank(a) - rank(b));
+  const kept: DOMRect[] = [];
+  for (const el of labels) {
+    el.classList.remove('covered');
+    const r = el.getBoundingClientRect();
+    if (kept.some((k) => r.left < k.right && r.right > k.left && r.top < k.bottom && r.bottom > k.top)) el.classList.add('covered');
+    else kept.push(r);
+  }
+}
+
 let basemapCache: Promise<GeoJSON.FeatureCollection> | null = null;
 let configCache: Promise<{ tileUrl: string | null; tileAttribution: string | null }> | null = null;
 
@@ -45,21 +63,31 @@ let configCache: Promise<{ tileUrl: string | null; tileAttribution: string | nul
  * Leaflet map over the offline basemap (district outline, main roads, rivers as GeoJSON from the
  * server); raster tiles only when the deployment set MAP_TILE_URL.
  */
-export function MapView(props: { markers: MapMarker[]; shapes?: MapShape[]; onPick?: (lat: number, lon: number) => void; center?: [number, number]; class?: string }) {
+export function MapView(props: {
+  markers: MapMarker[];
+  shapes?: MapShape[];
+  onPick?: (lat: number, lon: number) => void;
+  center?: [number, number];
+  /** Points (with an optional radius) the map frames once they are known, instead of the whole district: the response's extent. */
+  focus?: { lat: number; lon: number; radiusKm?: number }[];
+  class?: string;
+}) {
   const el = useRef<HTMLDivElement>(null);
   const map = useRef<L.Map | null>(null);
   const layer = useRef<L.LayerGroup | null>(null);
   const shapeLayer = useRef<L.LayerGroup | null>(null);
   const [zoom, setZoom] = useState(12);
+  const focused = useRef(false);
   const pick = useRef(props.onPick);
   pick.current = props.onPick;
 
   useEffect(() => {
-    const m = L.map(el.current!, { zoomControl: true, attributionControl: true, preferCanvas: true }).setView(props.center ?? [41.79, 123.33], 12);
+    const m = L.map(el.current!, { zoomControl: true, attributionControl: true, preferCanvas: true, fadeAnimation: false }).setView(props.center ?? [41.79, 123.33], 12);
     map.current = m;
     shapeLayer.current = L.layerGroup().addTo(m);
     layer.current = L.layerGroup().addTo(m);
     m.on('zoomend', () => setZoom(m.getZoom()));
+    m.on('moveend', () => declutter(el.current));
     configCache ??= get('/api/map/config');
     configCache.then((c) => map.current === m && c.tileUrl && L.tileLayer(c.tileUrl, { attribution: c.tileAttribution ?? '', maxZoom: 18 }).addTo(m).bringToBack()).catch(() => {});
     basemapCache ??= get('/api/map/basemap');
@@ -78,7 +106,7 @@ export function MapView(props: { markers: MapMarker[]; shapes?: MapShape[]; onPi
         geo.bringToBack();
         // Show the whole district, and the incident even when it lies just outside it.
         const district = fc.features.find((f) => f.properties?.kind === 'district');
-        if (district) {
+        if (district && !focused.current) {
           const bounds = L.geoJSON(district).getBounds();
           if (props.center) bounds.extend(props.center);
           m.fitBounds(bounds, { padding: [12, 12], animate: false });
@@ -92,6 +120,21 @@ export function MapView(props: { markers: MapMarker[]; shapes?: MapShape[]; onPi
       map.current = null;
     };
   }, []);
+
+  const focusKey = (props.focus ?? []).map((p) => `${p.lat.toFixed(4)},${p.lon.toFixed(4)},${p.radiusKm ?? 0}`).join(';');
+  useEffect(() => {
+    const m = map.current;
+    if (!m || focused.current || !props.focus?.length) return;
+    const bounds = L.latLngBounds([]);
+    for (const p of props.focus) {
+      if (p.radiusKm) bounds.extend(L.latLng(p.lat, p.lon).toBounds(p.radiusKm * 2000));
+      else bounds.extend([p.lat, p.lon]);
+    }
+    if (!bounds.isValid()) return;
+    focused.current = true;
+    m.fitBounds(bounds, { padding: [24, 24], maxZoom: 15, animate: false });
+    setZoom(m.getZoom());
+  }, [focusKey]);
 
   useEffect(() => {
     const group = shapeLayer.current;
@@ -111,7 +154,7 @@ export function MapView(props: { markers: MapMarker[]; shapes?: MapShape[]; onPi
     for (const mk of props.markers) {
       const permanent = mk.permanent === true || (typeof mk.permanent === 'object' && zoom >= mk.permanent.zoom);
       const colour = mk.colour ?? COLOURS[mk.kind];
-      L.circleMarker([mk.lat, mk.lon], {
+      const marker = L.circleMarker([mk.lat, mk.lon], {
         radius: mk.kind === 'incident' || mk.kind === 'pick' ? 11 : mk.kind === 'team' ? 8 : 6,
         color: mk.hollow ? colour : '#111',
         weight: mk.hollow ? 3 : 1.5,
@@ -122,7 +165,13 @@ export function MapView(props: { markers: MapMarker[]; shapes?: MapShape[]; onPi
         // Text nodes only: labels carry names users typed.
         .bindTooltip(textNode(mk.label + (mk.status ? ` · ${mk.status}` : '')), permanent ? { permanent: true, direction: 'right', offset: [8, 0], className: `map-label ${mk.kind}` } : {})
         .addTo(group);
+      if (permanent) {
+        // A label hidden by decluttering shows while the pointer is on its marker.
+        marker.on('mouseover', () => marker.getTooltip()?.getElement()?.classList.add('hover'));
+        marker.on('mouseout', () => marker.getTooltip()?.getElement()?.classList.remove('hover'));
+      }
     }
+    requestAnimationFrame(() => declutter(el.current));
   }, [props.markers, zoom]);
 
   // The vectors are drawn on a canvas; the counts let a test (and a curious reader) see what is there.
