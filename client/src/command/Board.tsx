@@ -307,7 +307,7 @@ function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: Inc
   const live = useMemo(() => liveFixes(props.events), [props.events]);
   const markers = useMemo(() => {
     const m: MapMarker[] = [...places];
-    if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: props.incident.title, permanent: true });
+    if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: t('事发地', 'Incident'), status: props.incident.title, permanent: true });
     for (const tm of teams ?? []) {
       if (!(working.has(tm.id) || tm.status !== 'available')) continue;
       const pushed = live.get(tm.id);

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, errorText, get, getBlob, logout, post } from '../common/api.js';
 import { bi, formatTime, setTimeZone, t, useLang } from '../common/i18n.js';
 import { ExerciseBanner, LangSwitch, LoginForm } from '../common/ui.js';
@@ -359,6 +359,7 @@ function Report(props: { incidentId: string | null; outbox: OutboxEntry[]; teamI
   const [photoError, setPhotoError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [history, setHistory] = useState<ReportView[]>([]);
+  const fileInput = useRef<HTMLInputElement>(null);
   const queued = props.outbox.filter((e) => e.kind === 'report' && e.ref === props.incidentId && e.state !== 'sent').reverse();
   const sentCount = props.outbox.filter((e) => e.kind === 'report' && e.state === 'sent').length;
   useEffect(() => {
@@ -390,6 +391,7 @@ function Report(props: { incidentId: string | null; outbox: OutboxEntry[]; teamI
     else enqueue(entry);
     setText('');
     setPhoto(null);
+    if (fileInput.current) fileInput.current.value = '';
     setBusy(false);
   };
   return (
@@ -404,7 +406,7 @@ function Report(props: { incidentId: string | null; outbox: OutboxEntry[]; teamI
         </label>
         <label class="photo-pick">
           {t('照片（≤ 5 MB，JPEG/PNG/WebP）', 'Photo (≤ 5 MB, JPEG/PNG/WebP)')}
-          <input type="file" name="photo" accept="image/jpeg,image/png,image/webp" capture="environment" onChange={(e) => pickPhoto(e.currentTarget.files?.[0])} />
+          <input ref={fileInput} type="file" name="photo" accept="image/jpeg,image/png,image/webp" capture="environment" onChange={(e) => pickPhoto(e.currentTarget.files?.[0])} />
         </label>
         {photoError && <p class="error" role="alert">{photoError}</p>}
         {preview && <img class="photo-preview" src={preview} alt={t('待上报的照片', 'Photo to send')} />}
