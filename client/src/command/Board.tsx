@@ -123,8 +123,9 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
             </div>
             <div class="col side">
               <BoardMap incident={incident} refresh={refresh} events={feed.events} />
-              <DispatchesPanel r={resources} />
+              {/* The timeline right under the map: at 1080p both are in view, above the (scrolling) team table. */}
               <TimelinePanel events={feed.events} units={timelineUnits} />
+              <DispatchesPanel r={resources} />
               <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
               <StockPanel r={resources} />
             </div>
