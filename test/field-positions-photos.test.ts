@@ -100,6 +100,12 @@ describe("teams' last known position (最后位置)", () => {
     expect(teams.find((x) => x.id === 'T-D07')!.planUnits).toEqual(['drainage', 'water']);
     expect(teams.find((x) => x.id === 'T-D01')!.planUnits).toContain('fire');
     expect(teams.every((x) => x.planUnits.length > 0)).toBe(true);
+    // Every unit named in the organisation file is a responsible unit of some plan.
+    const plans = (await t.admin.get('/api/plans')).body.plans as { id: string }[];
+    const known = new Set<string>();
+    for (const p of plans) for (const u of (await t.admin.get(`/api/plans/${p.id}`)).body.plan.command.units as { id: string }[]) known.add(u.id);
+    expect(known.size).toBeGreaterThan(10);
+    expect(teams.flatMap((x) => x.planUnits.filter((u) => !known.has(u)).map((u) => `${x.id}:${u}`))).toEqual([]);
   });
 });
 
