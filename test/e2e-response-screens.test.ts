@@ -195,7 +195,13 @@ describe('a level-Ⅱ waterlogging response as people see it', () => {
     const alert = board.locator('[data-alert-kind=report]');
     await alert.waitFor({ timeout: 15_000 });
     expect(await alert.textContent()).toContain('建设大路下穿桥积水约0.8米');
-    await board.locator('[data-testid=timeline] li[data-type="field.report"]').waitFor();
+    const reportEntry = board.locator('[data-testid=timeline] li[data-type="field.report"]');
+    await reportEntry.waitFor();
+    // The report's photo, on demand in the timeline (fetched with the token, shown through a blob URL).
+    await reportEntry.getByTestId('timeline-photo').click();
+    await expect.poll(() => reportEntry.getByTestId('report-photo').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(800);
+    expect(await reportEntry.getByTestId('report-photo').getAttribute('src')).toMatch(/^blob:/);
+    await reportEntry.getByTestId('timeline-photo').click();
     // Timeline by unit: the drainage station shows the report of its team, not the fire brigades' dispatches.
     await board.getByTestId('timeline-unit').selectOption('drainage');
     await expect.poll(() => board.locator('[data-testid=timeline] li[data-type="field.report"]').count()).toBe(1);

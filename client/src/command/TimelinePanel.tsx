@@ -4,6 +4,7 @@ import type { Bilingual } from '../../../shared/labels.js';
 import { Panel } from '../common/ui.js';
 import type { IncidentEvent } from '../../../shared/events.js';
 import { describeEvent } from '../common/events.js';
+import { ReportPhoto } from '../common/photo.js';
 
 const FILTERS: { id: string; zh: string; en: string; match: (type: string) => boolean }[] = [
   { id: 'all', zh: '全部', en: 'All', match: () => true },
@@ -70,9 +71,26 @@ export function TimelinePanel(props: { events: IncidentEvent[]; units?: Timeline
         {shown.map((e) => (
           <li key={e.seq} data-type={e.type}>
             <time>{formatTime(e.at)}</time> <span class="who">{e.actor ? (e.actor.displayName ?? e.actor.name) : t('系统', 'system')}</span> <span>{describeEvent(e)}</span>
+            {e.type === 'field.report' && typeof (e.data as { photo?: { id?: unknown } }).photo?.id === 'string' && (
+              <PhotoToggle incidentId={e.incidentId} photoId={(e.data as { photo: { id: string } }).photo.id} />
+            )}
           </li>
         ))}
       </ol>
     </Panel>
+  );
+}
+
+/** A report's photo on demand: the timeline stays one line per entry until someone asks. */
+function PhotoToggle(props: { incidentId: string; photoId: string }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <>
+      {' '}
+      <button type="button" class="chip" aria-expanded={open} data-testid="timeline-photo" onClick={() => setOpen(!open)}>
+        {open ? t('收起照片', 'Hide photo') : t('查看照片', 'Show photo')}
+      </button>
+      {open && <ReportPhoto incidentId={props.incidentId} photoId={props.photoId} />}
+    </>
   );
 }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, errorText, get, getBlob, logout, post } from '../common/api.js';
+import { ApiError, errorText, get, logout, post } from '../common/api.js';
 import { bi, formatTime, setTimeZone, t, useLang } from '../common/i18n.js';
 import { ExerciseBanner, LangSwitch, LoginForm } from '../common/ui.js';
 import { useSession, type Session } from '../common/session.js';
@@ -13,6 +13,7 @@ import type { WarningView } from '../../../shared/warnings.js';
 import { cachedGet } from './cache.js';
 import { enqueue, enqueueWithPhoto, startOutbox, useOutbox, useOutboxUser, type OutboxEntry } from './outbox.js';
 import { PHOTO_MAX_BYTES } from './photo-store.js';
+import { ReportPhoto } from '../common/photo.js';
 
 function useOnline(): boolean {
   const [online, setOnline] = useState(navigator.onLine);
@@ -438,19 +439,6 @@ function Report(props: { incidentId: string | null; outbox: OutboxEntry[]; teamI
       </ul>
     </div>
   );
-}
-
-/** A stored report photo, fetched with the token (an <img src> could not send it). */
-export function ReportPhoto(props: { incidentId: string; photoId: string }) {
-  const [url, setUrl] = useState<string | null>(null);
-  useEffect(() => {
-    let made: string | null = null;
-    getBlob(`/api/incidents/${props.incidentId}/report-photos/${props.photoId}`)
-      .then((b) => setUrl((made = URL.createObjectURL(b))))
-      .catch(() => {});
-    return () => void (made && URL.revokeObjectURL(made));
-  }, [props.incidentId, props.photoId]);
-  return url ? <img class="report-photo" src={url} alt={t('现场照片', 'Photo from the scene')} data-testid="report-photo" /> : <span class="muted small">{t('照片', 'Photo')}</span>;
 }
 
 /** The phone's fix: position, accuracy and the time it was taken (sent with status changes and reports). */
