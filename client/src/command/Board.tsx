@@ -308,7 +308,7 @@ function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: Inc
   const live = useMemo(() => liveFixes(props.events), [props.events]);
   const markers = useMemo(() => {
     const m: MapMarker[] = [...places];
-    if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: t('事发地', 'Incident'), status: props.incident.title, permanent: true });
+    if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: props.incident.title, permanent: true });
     for (const tm of teams ?? []) {
       if (!(working.has(tm.id) || tm.status !== 'available')) continue;
       const pushed = live.get(tm.id);
@@ -338,7 +338,10 @@ function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: Inc
     if (props.incident.location) f.push(props.incident.location);
     if (props.incident.area?.circle) f.push(props.incident.area.circle);
     for (const [lat, lon] of props.incident.area?.polygon ?? []) f.push({ lat, lon });
+    const before = f.length;
     for (const mk of markers) if (mk.kind === 'team' && !mk.hollow) f.push(mk);
+    // Only a point to show (no area, no team with a fix yet): the whole district is the better frame.
+    if (!props.incident.area && f.length === before) return [];
     return f;
   }, [props.incident, teams === null, markers.length]);
   return (

@@ -431,7 +431,9 @@ function Report(props: { incidentId: string | null; outbox: OutboxEntry[]; teamI
             <p class="muted small">
               {formatTime(r.at)} · {r.author ? (r.author.displayName ?? r.author.name) : ''}
               {r.location ? ` · ${r.location.lat.toFixed(4)}, ${r.location.lon.toFixed(4)}${r.location.source === 'exif' ? t('（照片定位）', ' (from photo)') : ''}` : ''}{' '}
-              <span class="sync sent">{t('指挥部已收到', 'Received by HQ')}</span>
+              <span class="sync sent" data-testid="sync-sent">
+                {t('指挥部已收到', 'Received by HQ')}
+              </span>
             </p>
             {r.photo && <ReportPhoto incidentId={props.incidentId!} photoId={r.photo.id} />}
           </li>
