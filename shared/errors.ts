@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   empty_audience: { status: 422, description: 'The warning reaches nobody on any of its channels.' },
   text_too_long: { status: 422, description: 'A warning text is over a channel limit (SMS segments, push payload size).' },
   invalid_signature: { status: 403, description: 'A webhook signature (X-Twilio-Signature) does not verify.' },
+  invalid_photo: { status: 422, description: 'A report photo is not a JPEG, PNG or WebP image the server can decode (its bytes decide, not a declared type), or is animated.' },
   invalid_csv: { status: 422, description: 'A CSV import has a bad row; details.line names it and nothing was imported.' },
   // idempotency (Idempotency-Key header on POST)
   idempotency_key_reused: { status: 422, description: 'This Idempotency-Key was already used for a different request (method, path or body).' },

@@ -64,6 +64,8 @@ export type LeaveAck = { ok: true } | LiveFailure;
 export interface PresenceMember {
   userId: string;
   username: string;
+  /** 王芳, as people know each other (the username when the account is gone). */
+  displayName: string;
   role: Role;
   teamId: string | null;
   /** ISO time this user's first open connection joined the room. */

@@ -16,6 +16,18 @@ export const TEAM_STATUS_LABELS: Record<TeamStatus, Bilingual> = {
   released: { zh: '返回', en: 'Released (returning)' },
 };
 
+/**
+ * A team's last known position (最后位置): the phone's fix, sent with a status change or a
+ * situation report. `at` is when the phone took it; `receivedAt` when the server stored it.
+ */
+export interface TeamFix {
+  lat: number;
+  lon: number;
+  accuracyM: number;
+  at: string;
+  receivedAt: string;
+}
+
 /** A dispatch order (任务单) runs through the team's statuses, then ends returned or cancelled. */
 export const DISPATCH_STATUSES = ['dispatched', 'acknowledged', 'en_route', 'on_scene', 'released', 'returned', 'cancelled'] as const;
 export type DispatchStatus = (typeof DISPATCH_STATUSES)[number];

@@ -167,7 +167,8 @@ describe('no script injection (board, wall screen, field app)', () => {
     const own = hovered.filter((h) => h.shown === h.expected).map((h) => h.shown);
     expect(own.length, JSON.stringify(hovered)).toBeGreaterThan(hovered.length / 2);
     expect(own.filter((t) => t === P.title)).toHaveLength(1);
-    expect(own.filter((t) => t.startsWith(`${TEAM_ID} `) && (t.includes(P.tzh) || t.includes(P.ten)))).toHaveLength(1);
+    // The team's label is its name (with the age of its fix or 驻地), not its id.
+    expect(own.filter((t) => t.includes(P.tzh) || t.includes(P.ten))).toHaveLength(1);
     const text = await page.locator('body').innerText();
     for (const p of [P.title, P.head, P.dn]) expect(text, name).toContain(p);
     expect(text.includes(P.tzh) || text.includes(P.ten), `${name}: team name`).toBe(true);

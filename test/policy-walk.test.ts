@@ -176,6 +176,21 @@ const CASES: Record<string, RouteCase> = {
     call: (fx) => ({ method: 'POST', path: `/api/incidents/${fx!.incident.id}/reports`, body: { text: '巡查 walk' } }),
   },
   'GET /api/incidents/:id/reports': { action: 'incident.read', perIncident: true, call: (fx) => ({ method: 'GET', path: `/api/incidents/${fx!.incident.id}/reports` }) },
+  'GET /api/incidents/:id/report-photos/:photoId': {
+    action: 'incident.read',
+    perIncident: true,
+    call: async (fx) => {
+      // A stored photo of that incident (closed fixtures take no new reports, so it goes in directly).
+      const { randomUUID } = await import('node:crypto');
+      const id = randomUUID();
+      const admin = (await t.server.context.db.pool.query(`SELECT id FROM users WHERE username = 'admin'`)).rows[0].id;
+      await t.server.context.db.pool.query(
+        `INSERT INTO report_photos (id, incident_id, report_id, content_type, bytes, byte_size, width, height, created_by) VALUES ($1, $2, $3, 'image/png', $4, 4, 1, 1, $5)`,
+        [id, fx!.incident.id, randomUUID(), Buffer.from([0x89, 0x50, 0x4e, 0x47]), admin],
+      );
+      return { method: 'GET', path: `/api/incidents/${fx!.incident.id}/report-photos/${id}` };
+    },
+  },
 
   'POST /api/incidents/:id/warnings': {
     action: 'warning.draft',

@@ -178,17 +178,26 @@ describe('CSV import and export', () => {
     expect(exported.headers.get('content-type')).toContain('text/csv');
     const csv: string = exported.body;
     const lines = csv.replace(/^\ufeff/, '').trim().split('\n');
-    expect(lines[0]).toBe('id,name_zh,name_en,tier,kind,specialties,headcount,base_lat,base_lon,base_address,contact_name,contact_phone,leader_name,leader_phone,deputy_name,deputy_phone');
+    expect(lines[0]).toBe('id,name_zh,name_en,tier,kind,specialties,headcount,base_lat,base_lon,base_address,contact_name,contact_phone,leader_name,leader_phone,deputy_name,deputy_phone,plan_units');
+    expect(lines.find((l) => l.startsWith('T-D07,'))).toMatch(/,drainage;water$/);
     expect(lines).toHaveLength(49);
     const same = await t.admin.post('/api/csv/teams', { csv });
     expect(same.body.imported).toEqual({ created: 0, updated: 48 });
     expect((await t.admin.get('/api/csv/teams')).body).toBe(csv);
 
-    const edited = csv.replace(/^(T-D01,[^\n]*?,)62,/m, '$199,') + 'T-V02,"铁西区蓝天救援队二分队","Blue Sky Rescue Team, Unit 2",social,social,search-rescue;water-rescue,25,41.79,123.34,沈阳市铁西区北二路8号,周强,13800001111,,,,\n';
+    const edited = csv.replace(/^(T-D01,[^\n]*?,)62,/m, '$199,') + 'T-V02,"铁西区蓝天救援队二分队","Blue Sky Rescue Team, Unit 2",social,social,search-rescue;water-rescue,25,41.79,123.34,沈阳市铁西区北二路8号,周强,13800001111,,,,,civil;streets\n';
     const res = await t.admin.post('/api/csv/teams', { csv: edited });
     expect(res.body.imported).toEqual({ created: 1, updated: 48 });
     expect((await t.admin.get('/api/teams/T-D01')).body.team.headcount).toBe(99);
-    expect((await t.admin.get('/api/teams/T-V02')).body.team).toMatchObject({ name: { en: 'Blue Sky Rescue Team, Unit 2' }, specialties: ['search-rescue', 'water-rescue'], status: 'available' });
+    expect((await t.admin.get('/api/teams/T-V02')).body.team).toMatchObject({ name: { en: 'Blue Sky Rescue Team, Unit 2' }, specialties: ['search-rescue', 'water-rescue'], status: 'available', planUnits: ['civil', 'streets'] });
+    // A file without the plan_units column leaves every team's units as they are.
+    const [head, ...rows] = edited.replace(/^\ufeff/, '').trim().split('\n');
+    const withoutUnits = [head!.replace(/,plan_units$/, ''), ...rows.map((l) => l.replace(/,[^,]*$/, ''))].join('\n');
+    expect(withoutUnits).not.toMatch(/,drainage;water$/m);
+    const old = await t.admin.post('/api/csv/teams', { csv: withoutUnits });
+    expect(old.body.imported).toEqual({ created: 0, updated: 49 });
+    expect((await t.admin.get('/api/teams/T-V02')).body.team.planUnits).toEqual(['civil', 'streets']);
+    expect((await t.admin.get('/api/teams/T-D07')).body.team.planUnits).toEqual(['drainage', 'water']);
   });
 
   it('a file with one bad row is refused with its line number and imports nothing', async () => {

@@ -7,6 +7,8 @@ import type { Logger } from '../log.js';
 import { redactUrl } from '../log.js';
 
 export const JSON_BODY_LIMIT = '1mb';
+/** Routes whose JSON bodies may be larger: a situation report carries a photo (≤ 5 MiB, base64). */
+export const LARGE_JSON_ROUTES: { method: string; path: RegExp; limit: string }[] = [{ method: 'POST', path: /^\/api\/incidents\/[^/]+\/reports\/?$/, limit: '8mb' }];
 
 /** Logs one line per request, without tokens. */
 function requestLog(log: Logger): RequestHandler {
@@ -36,7 +38,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     let appError: AppError;
     if (err instanceof AppError) appError = err;
     else if (err?.type === 'entity.parse.failed') appError = new AppError('malformed_json', 'the request body is not valid JSON', {});
-    else if (err?.type === 'entity.too.large') appError = new AppError('payload_too_large', `the request body is over ${JSON_BODY_LIMIT}`, { limit: JSON_BODY_LIMIT });
+    else if (err?.type === 'entity.too.large') appError = new AppError('payload_too_large', `the request body is over the limit of ${err.limit} bytes`, { limit: err.limit });
     else if (isDatabaseUnavailable(err)) {
       // Logged without the driver's text reaching the client: the answer says only "retry later".
       log.warn({ err, method: req.method, url: redactUrl(req.originalUrl) }, 'database unavailable');
@@ -58,6 +60,11 @@ export function createHttpApp(opts: { log: Logger; trustProxy: boolean; routers:
   app.use(requestLog(opts.log));
   app.use(securityHeaders({ publicUrl: opts.publicUrl, tileUrl: opts.tileUrl }));
   app.use(requireJson);
+  for (const large of LARGE_JSON_ROUTES) {
+    // Parsed here, the global parser below skips the body (body-parser marks it read).
+    const parser = express.json({ limit: large.limit, strict: true });
+    app.use((req, res, next) => (req.method === large.method && large.path.test(req.path) ? parser(req, res, next) : next()));
+  }
   app.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
   app.use(refuseNul);
   for (const router of opts.routers) app.use(router);

@@ -9,6 +9,7 @@ export const PRESENCE_CHANNEL = 'yingji_presence';
 interface MemberRow {
   user_id: string;
   username: string;
+  display_name: string | null;
   role: PresenceMember['role'];
   team_id: string | null;
   since: Date;
@@ -88,16 +89,17 @@ export class PresenceStore {
   /** Everyone in the incident's room on any live node; one entry per user. */
   async members(incidentId: string): Promise<PresenceMember[]> {
     const { rows } = await this.db.query<MemberRow>(
-      `SELECT p.user_id, min(p.username) AS username, min(p.role) AS role, min(p.team_id) AS team_id,
+      `SELECT p.user_id, min(p.username) AS username, min(u.display_name) AS display_name, min(p.role) AS role, min(p.team_id) AS team_id,
               min(p.since) AS since, count(*)::int AS connections
        FROM live_presence p
        JOIN live_nodes n ON n.node_id = p.node_id AND n.seen_at >= now() - make_interval(secs => $2)
+       LEFT JOIN users u ON u.id = p.user_id
        WHERE p.incident_id = $1
        GROUP BY p.user_id
        ORDER BY since, username`,
       [incidentId, this.ttlMs / 1000],
     );
-    return rows.map((r) => ({ userId: r.user_id, username: r.username, role: r.role, teamId: r.team_id, since: r.since.toISOString(), connections: r.connections }));
+    return rows.map((r) => ({ userId: r.user_id, username: r.username, displayName: r.display_name ?? r.username, role: r.role, teamId: r.team_id, since: r.since.toISOString(), connections: r.connections }));
   }
 }
 

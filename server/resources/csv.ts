@@ -13,16 +13,18 @@ import { userText } from '../../shared/text.js';
 /**
  * The bureau keeps its roster and stock in spreadsheets. Columns (header row required, UTF-8,
  * a BOM is accepted and written so Excel shows Chinese):
- *   teams: id,name_zh,name_en,tier,kind,specialties,headcount,base_lat,base_lon,base_address,contact_name,contact_phone
- *          (specialties are codes separated by ";"). Rows upsert by id; a team's status is never touched.
+ *   teams: id,name_zh,name_en,tier,kind,specialties,headcount,base_lat,base_lon,base_address,contact_name,contact_phone[,plan_units]
+ *          (specialties and plan_units — the plans' responsible-unit ids the team works for — are codes
+ *          separated by ";"; without a plan_units column a team keeps its units). Rows upsert by id; a
+ *          team's status and last position are never touched.
  *   stock: warehouse_id,item,category,batch,quantity,unit,min_quantity,expires_on
  *          (category and unit may be left out; if given they must match the catalogue; min_quantity and
  *          expires_on may be empty). Rows upsert by (warehouse_id, item, batch); quantity is the counted
  *          free stock (盘点), i.e. what is not allocated.
  * A file is all or nothing: the first bad row is reported with its line number and nothing is imported.
  */
-export const TEAM_COLUMNS = ['id', 'name_zh', 'name_en', 'tier', 'kind', 'specialties', 'headcount', 'base_lat', 'base_lon', 'base_address', 'contact_name', 'contact_phone', 'leader_name', 'leader_phone', 'deputy_name', 'deputy_phone'] as const;
-/** Leader and deputy (叫应 escalation of dispatch orders) are optional columns. */
+export const TEAM_COLUMNS = ['id', 'name_zh', 'name_en', 'tier', 'kind', 'specialties', 'headcount', 'base_lat', 'base_lon', 'base_address', 'contact_name', 'contact_phone', 'leader_name', 'leader_phone', 'deputy_name', 'deputy_phone', 'plan_units'] as const;
+/** Leader and deputy (叫应 escalation of dispatch orders) and plan units are optional columns. */
 const TEAM_REQUIRED = TEAM_COLUMNS.slice(0, 12);
 export const STOCK_COLUMNS = ['warehouse_id', 'item', 'category', 'batch', 'quantity', 'unit', 'min_quantity', 'expires_on'] as const;
 const STOCK_REQUIRED = ['warehouse_id', 'item', 'batch', 'quantity'];
@@ -52,6 +54,11 @@ const teamRow = z
     leader_phone: z.preprocess(emptyToUndefined, z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 mobile number').optional()),
     deputy_name: z.preprocess(emptyToUndefined, text.optional()),
     deputy_phone: z.preprocess(emptyToUndefined, z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 mobile number').optional()),
+    plan_units: z
+      .string()
+      .transform((s) => s.split(';').map((x) => x.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'unit ids are letters, digits, - and _').max(64)).max(20))
+      .optional(),
   })
   .strict()
   .refine((t) => !t.leader_name || t.leader_phone, { message: 'leader_name needs leader_phone', path: ['leader_phone'] })
@@ -132,7 +139,7 @@ export async function exportTeamsCsv(db: Database): Promise<string> {
   const { rows } = await db.pool.query('SELECT * FROM teams ORDER BY id');
   return toCsv(
     TEAM_COLUMNS,
-    rows.map((t) => [t.id, t.name_zh, t.name_en, t.tier, t.kind, t.specialties.join(';'), t.headcount, t.base_lat, t.base_lon, t.base_address, t.contact_name, t.contact_phone, t.leader_name ?? '', t.leader_phone ?? '', t.deputy_name ?? '', t.deputy_phone ?? '']),
+    rows.map((t) => [t.id, t.name_zh, t.name_en, t.tier, t.kind, t.specialties.join(';'), t.headcount, t.base_lat, t.base_lon, t.base_address, t.contact_name, t.contact_phone, t.leader_name ?? '', t.leader_phone ?? '', t.deputy_name ?? '', t.deputy_phone ?? '', t.plan_units.join(';')]),
   );
 }
 
@@ -155,14 +162,15 @@ export async function importTeamsCsv(db: Database, csv: string): Promise<{ creat
     // Rows are locked in key order, so two imports at once wait for each other instead of deadlocking.
     for (const { value: t } of [...rows].sort((a, b) => a.value.id.localeCompare(b.value.id))) {
       const { rows: res } = await tx.query<{ inserted: boolean }>(
-        `INSERT INTO teams (id, name_zh, name_en, tier, kind, specialties, headcount, base_lat, base_lon, base_address, contact_name, contact_phone, leader_name, leader_phone, deputy_name, deputy_phone)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+        `INSERT INTO teams (id, name_zh, name_en, tier, kind, specialties, headcount, base_lat, base_lon, base_address, contact_name, contact_phone, leader_name, leader_phone, deputy_name, deputy_phone, plan_units)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, coalesce($17::text[], '{}'))
          ON CONFLICT (id) DO UPDATE SET name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en, tier = EXCLUDED.tier, kind = EXCLUDED.kind,
            specialties = EXCLUDED.specialties, headcount = EXCLUDED.headcount, base_lat = EXCLUDED.base_lat, base_lon = EXCLUDED.base_lon,
            base_address = EXCLUDED.base_address, contact_name = EXCLUDED.contact_name, contact_phone = EXCLUDED.contact_phone,
-           leader_name = EXCLUDED.leader_name, leader_phone = EXCLUDED.leader_phone, deputy_name = EXCLUDED.deputy_name, deputy_phone = EXCLUDED.deputy_phone
+           leader_name = EXCLUDED.leader_name, leader_phone = EXCLUDED.leader_phone, deputy_name = EXCLUDED.deputy_name, deputy_phone = EXCLUDED.deputy_phone,
+           plan_units = coalesce($17::text[], teams.plan_units)
          RETURNING (xmax = 0) AS inserted`,
-        [t.id, t.name_zh, t.name_en, t.tier, t.kind, t.specialties, t.headcount, t.base_lat, t.base_lon, t.base_address, t.contact_name, t.contact_phone, t.leader_name ?? null, t.leader_phone ?? null, t.deputy_name ?? null, t.deputy_phone ?? null],
+        [t.id, t.name_zh, t.name_en, t.tier, t.kind, t.specialties, t.headcount, t.base_lat, t.base_lon, t.base_address, t.contact_name, t.contact_phone, t.leader_name ?? null, t.leader_phone ?? null, t.deputy_name ?? null, t.deputy_phone ?? null, t.plan_units ?? null],
       );
       if (res[0]?.inserted) created++;
     }

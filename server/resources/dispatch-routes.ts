@@ -11,6 +11,7 @@ import { userText } from '../../shared/text.js';
 import type { DispatchService } from './dispatches.js';
 import { recommend } from './recommendation.js';
 import { authorize } from '../auth/policy.js';
+import { fixSchema } from './team-position.js';
 
 const dispatchBody = z
   .object({
@@ -35,7 +36,14 @@ const batchDispatchBody = z
   })
   .strict();
 
-const statusBody = z.object({ status: z.enum(DISPATCH_STATUSES), note: userText({ max: 1000, multiline: true, allowEmpty: true }).optional() }).strict();
+const statusBody = z
+  .object({
+    status: z.enum(DISPATCH_STATUSES),
+    note: userText({ max: 1000, multiline: true, allowEmpty: true }).optional(),
+    /** The phone's fix at the moment of the change: becomes the team's last known position. */
+    position: fixSchema.optional(),
+  })
+  .strict();
 const myQuery = z.object({ active: z.enum(['true', 'false']).optional() }).strict();
 
 /** Recommendations, dispatch orders (任务单) and the field user's view of his team's orders. */
@@ -66,8 +74,8 @@ export function dispatchRoutes(db: Database, incidents: IncidentService, dispatc
     res.json({ dispatch: await dispatches.get(actorOf(req), req.params.id) });
   });
   router.post('/api/dispatches/:id/status', async (req, res) => {
-    const { status, note } = parseInput(statusBody, req.body);
-    res.json({ dispatch: await dispatches.changeStatus(actorOf(req), req.params.id, status, note) });
+    const { status, note, position } = parseInput(statusBody, req.body);
+    res.json({ dispatch: await dispatches.changeStatus(actorOf(req), req.params.id, status, note, position) });
   });
   router.get('/api/my/dispatches', async (req, res) => {
     const actor = actorOf(req);

@@ -17,6 +17,7 @@ import { eventActor, incidentForResourceChange, isUniqueViolation } from './inci
 import { UUID } from '../http/validate.js';
 import { districtCentre } from './district.js';
 import { cancelDispatchSteps, scheduleDispatchSteps, type DispatchEscalation } from '../acknowledgements/dispatch-steps.js';
+import { recordTeamFix, type FixInput } from './team-position.js';
 
 export interface DispatchInput {
   teamId: string;
@@ -135,7 +136,7 @@ export class DispatchService {
     });
   }
 
-  async changeStatus(actor: Actor, dispatchId: string, to: DispatchStatus, note?: string): Promise<DispatchView> {
+  async changeStatus(actor: Actor, dispatchId: string, to: DispatchStatus, note?: string, position?: FixInput): Promise<DispatchView> {
     if (!UUID.test(dispatchId)) throw dispatchNotFound(dispatchId);
     return withTransaction(this.db.pool, async (tx, afterCommit) => {
       const { rows } = await tx.query('SELECT * FROM dispatches WHERE id = $1 FOR UPDATE', [dispatchId]);
@@ -149,17 +150,20 @@ export class DispatchService {
       if (!allowed.includes(to)) {
         throw new AppError('illegal_transition', `a dispatch that is ${from} cannot become ${to}`, { from, to, allowed });
       }
+      // Only the team's own phone says where the team is; a commander's position is not the team's.
+      if (position && actor.teamId !== row.team_id) throw new AppError('forbidden', "only the team's own members can report its position", { teamId: row.team_id });
       const { rows: teams } = await tx.query('SELECT status, current_dispatch_id, name_zh, name_en FROM teams WHERE id = $1 FOR UPDATE', [row.team_id]);
       await tx.query(`UPDATE dispatches SET status = $2, ${STATUS_COLUMN[to]} = now(), updated_at = now() WHERE id = $1`, [dispatchId, to]);
       if (from === 'dispatched') await cancelDispatchSteps(tx, dispatchId);
       const teamFollows = teams[0]?.current_dispatch_id === dispatchId;
       const teamStatus = teamFollows ? TEAM_STATUS_AFTER[to] : (teams[0]?.status as TeamStatus);
       if (teamFollows) await tx.query('UPDATE teams SET status = $2, status_since = now() WHERE id = $1', [row.team_id, teamStatus]);
+      const fix = position ? await recordTeamFix(tx, row.team_id, position) : null;
       const event = await appendEvent(tx, {
         incidentId: incident.id,
         type: RESOURCE_EVENT_TYPES.dispatchStatusChanged,
         actor: eventActor(actor),
-        data: { dispatchId, teamId: row.team_id, teamName: teams[0] ? { zh: teams[0].name_zh, en: teams[0].name_en } : null, from, to, teamStatus, note: note ?? null, byRole: actor.role },
+        data: { dispatchId, teamId: row.team_id, teamName: teams[0] ? { zh: teams[0].name_zh, en: teams[0].name_en } : null, from, to, teamStatus, note: note ?? null, byRole: actor.role, ...(position ? { position: { ...position, latest: fix !== null } } : {}) },
       });
       afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, dispatchId);

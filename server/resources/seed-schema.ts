@@ -17,6 +17,8 @@ export const teamSeedSchema = z
     kind: z.enum(TEAM_KIND_CODES),
     specialties: z.array(z.enum(SPECIALTY_CODES)).min(1),
     headcount: z.number().int().positive(),
+    /** The plans' responsible units (command.units ids, e.g. drainage, fire) this team works for: the phone's "my items". */
+    planUnits: z.array(id).max(20).optional(),
     base: z.object({ lat, lon, address: z.string().min(1) }).strict(),
     contact,
     /** 队长 / 副队长: alerted in turn when the team leaves a dispatch order unacknowledged. */

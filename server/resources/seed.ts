@@ -23,9 +23,9 @@ export async function seedOrganisationIfEmpty(pool: pg.Pool, seed: OrganisationS
     ]);
     for (const t of seed.teams) {
       await tx.query(
-        `INSERT INTO teams (id, name_zh, name_en, tier, kind, specialties, headcount, base_lat, base_lon, base_address, contact_name, contact_phone, leader_name, leader_phone, deputy_name, deputy_phone)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-        [t.id, t.name.zh, t.name.en, t.tier, t.kind, t.specialties, t.headcount, t.base.lat, t.base.lon, t.base.address, t.contact.name, t.contact.phone, t.leader?.name ?? null, t.leader?.phone ?? null, t.deputy?.name ?? null, t.deputy?.phone ?? null],
+        `INSERT INTO teams (id, name_zh, name_en, tier, kind, specialties, headcount, base_lat, base_lon, base_address, contact_name, contact_phone, leader_name, leader_phone, deputy_name, deputy_phone, plan_units)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+        [t.id, t.name.zh, t.name.en, t.tier, t.kind, t.specialties, t.headcount, t.base.lat, t.base.lon, t.base.address, t.contact.name, t.contact.phone, t.leader?.name ?? null, t.leader?.phone ?? null, t.deputy?.name ?? null, t.deputy?.phone ?? null, t.planUnits ?? []],
       );
     }
     for (const w of seed.warehouses) {

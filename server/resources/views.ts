@@ -1,5 +1,5 @@
 import type { Bilingual } from '../../shared/labels.js';
-import { TEAM_STATUS_LABELS, type TeamStatus } from '../../shared/resources.js';
+import { TEAM_STATUS_LABELS, type TeamFix, type TeamStatus } from '../../shared/resources.js';
 
 /** Row → API shapes for the organisation's records. */
 
@@ -16,6 +16,10 @@ export interface TeamView {
   statusLabel: Bilingual;
   statusSince: string;
   currentDispatchId: string | null;
+  /** The plans' responsible units this team works for (the phone's "my items"). */
+  planUnits: string[];
+  /** Where the team was last seen; null until its phone sent a fix (the map then shows the base). */
+  lastFix: TeamFix | null;
 }
 
 export function teamView(r: Record<string, any>): TeamView {
@@ -32,6 +36,11 @@ export function teamView(r: Record<string, any>): TeamView {
     statusLabel: TEAM_STATUS_LABELS[r.status as TeamStatus],
     statusSince: (r.status_since as Date).toISOString(),
     currentDispatchId: r.current_dispatch_id ?? null,
+    planUnits: r.plan_units ?? [],
+    lastFix:
+      r.fix_lat === null || r.fix_lat === undefined
+        ? null
+        : { lat: r.fix_lat, lon: r.fix_lon, accuracyM: r.fix_accuracy_m ?? 0, at: (r.fix_at as Date).toISOString(), receivedAt: (r.fix_received_at as Date).toISOString() },
   };
 }
 

@@ -6,12 +6,14 @@ import { useLiveFeed } from '../common/live.js';
 import type { Session } from '../common/session.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import type { IncidentEvent } from '../../../shared/events.js';
-import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, type Bilingual, type ResponseLevel } from '../../../shared/labels.js';
+import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, WARNING_COLOUR_LABELS, type Bilingual, type ResponseLevel } from '../../../shared/labels.js';
 import { ChecklistPanel } from './ChecklistPanel.js';
 import { TimelinePanel } from './TimelinePanel.js';
 import { DispatchesPanel, RecommendationsPanel, StockPanel, useResources } from './ResourcesPanels.js';
 import { WarningsPanel } from './WarningsPanel.js';
-import { MapView, type MapMarker } from './MapView.js';
+import { MapView, type MapMarker, type MapShape } from './MapView.js';
+import { TEAM_STATUS_LABELS, type TeamStatus } from '../../../shared/resources.js';
+import type { WarningView } from '../../../shared/warnings.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
 import { AlertCenter } from './AlertCenter.js';
 import { can } from '../../../shared/policy.js';
@@ -85,6 +87,14 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
       })
       .catch(() => {});
   }, [planId]);
+  const [itemUnits, setItemUnits] = useState<Map<string, string>>(new Map());
+  const [teamUnits, setTeamUnits] = useState<Map<string, string[]>>(new Map());
+  useEffect(() => {
+    get<{ teams: { id: string; planUnits?: string[] }[] }>('/api/teams')
+      .then((r) => setTeamUnits(new Map(r.teams.map((x) => [x.id, x.planUnits ?? []]))))
+      .catch(() => {});
+  }, []);
+  const timelineUnits = useMemo(() => ({ names: units, items: itemUnits, teams: teamUnits }), [units, itemUnits, teamUnits]);
 
   if (error) return <main class="board"><p class="error">{error}</p></main>;
   if (!incident) return <main class="board"><p class="muted">{t('加载中…', 'Loading…')}</p></main>;
@@ -99,12 +109,12 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
           <div class="wall-grid">
             <div class="col">
               <div class="wall-cell" tabIndex={0}>
-                <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} improvements={improvements} />
+                <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} onItemUnits={setItemUnits} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} improvements={improvements} />
               </div>
             </div>
             <div class="col">
               <div class="wall-cell" tabIndex={0}>
-                <BoardMap incident={incident} refresh={refresh} />
+                <BoardMap incident={incident} refresh={refresh} events={feed.events} />
               </div>
               <div class="wall-cell" tabIndex={0}>
                 <DispatchesPanel r={resources} />
@@ -112,7 +122,7 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
             </div>
             <div class="col">
               <div class="wall-cell" tabIndex={0}>
-                <TimelinePanel events={feed.events} />
+                <TimelinePanel events={feed.events} units={timelineUnits} />
               </div>
               <div class="wall-cell" tabIndex={0}>
                 <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
@@ -122,13 +132,14 @@ export function Board(props: { incidentId: string; session: Session; wall: boole
         ) : (
           <div class="board-grid">
             <div class="col">
-              <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} improvements={improvements} />
+              <ChecklistPanel incidentId={incidentId} token={session.token} onConnected={setChecklistConnected} onOverdue={setOverdue} onItemUnits={setItemUnits} units={units} readOnly={!can(session.user, 'checklist.edit', { incident })} wall={props.wall} improvements={improvements} />
               <RecommendationsPanel r={resources} />
             </div>
             <div class="col side">
-              <BoardMap incident={incident} refresh={refresh} />
+              <BoardMap incident={incident} refresh={refresh} events={feed.events} />
+              {/* The timeline right under the map: at 1080p both are in view, above the (scrolling) team table. */}
+              <TimelinePanel events={feed.events} units={timelineUnits} />
               <DispatchesPanel r={resources} />
-              <TimelinePanel events={feed.events} />
               <WarningsPanel incident={incident} detail={detail} session={session} refresh={refresh.warnings} />
               <StockPanel r={resources} />
             </div>
@@ -143,7 +154,7 @@ function IncidentHeader(props: {
   incident: IncidentView;
   session: Session;
   onChanged: () => void;
-  presence: { userId: string; username: string; role: keyof typeof ROLE_LABELS; connections: number }[];
+  presence: { userId: string; username: string; displayName?: string; role: keyof typeof ROLE_LABELS; connections: number }[];
   liveConnected: boolean;
   checklistConnected: boolean;
 }) {
@@ -200,8 +211,8 @@ function IncidentHeader(props: {
         <div class="presence" aria-label={t('在线人员', 'Who is here')} data-testid="presence">
           {t('在线', 'Here')}:{' '}
           {props.presence.map((m) => (
-            <span key={m.userId} class="badge" title={bi(ROLE_LABELS[m.role])}>
-              {m.username}
+            <span key={m.userId} class="badge" title={`${m.username} · ${bi(ROLE_LABELS[m.role])}`}>
+              {m.displayName ?? m.username}
               {m.connections > 1 ? ` ×${m.connections}` : ''}
             </span>
           ))}
@@ -241,28 +252,132 @@ function IncidentHeader(props: {
   );
 }
 
-function BoardMap(props: { incident: IncidentView; refresh: Refresh }) {
-  const [markers, setMarkers] = useState<MapMarker[]>([]);
+/** Team state → marker colour (the legend under the map says which is which). */
+export const TEAM_STATE_COLOURS: Record<TeamStatus, string> = {
+  available: '#9fb0c0',
+  dispatched: '#f2c94c',
+  acknowledged: '#f2994a',
+  en_route: '#2f80ed',
+  on_scene: '#bb6bd9',
+  released: '#56ccf2',
+};
+const WARNING_MAP_COLOURS: Record<string, string> = { blue: '#2f80ed', yellow: '#f2c94c', orange: '#f2994a', red: '#eb5757' };
+
+/** "3 分钟前" — how old a position fix is. */
+export function fixAge(at: string, now: number): string {
+  const min = Math.max(0, Math.floor((now - Date.parse(at)) / 60_000));
+  if (min < 1) return t('刚刚', 'just now');
+  if (min < 60) return t(`${min} 分钟前`, `${min} min ago`);
+  const h = Math.floor(min / 60);
+  if (h < 24) return t(`${h} 小时前`, `${h} h ago`);
+  return formatTime(at, true);
+}
+
+interface MapTeam {
+  id: string;
+  name: Bilingual;
+  status: TeamStatus;
+  statusLabel: Bilingual;
+  base: { lat: number; lon: number } | null;
+  lastFix: { lat: number; lon: number; accuracyM: number; at: string } | null;
+}
+
+/** Fixes that arrived over the live feed since the teams were last read (the marker moves at once). */
+function liveFixes(events: IncidentEvent[]): Map<string, { lat: number; lon: number; accuracyM: number; at: string }> {
+  const fixes = new Map<string, { lat: number; lon: number; accuracyM: number; at: string }>();
+  for (const e of events) {
+    const d = e.data as any;
+    if (e.type === 'dispatch.status_changed' && d?.position?.latest && typeof d.teamId === 'string') fixes.set(d.teamId, d.position);
+    if (e.type === 'field.report' && typeof d?.teamId === 'string' && d.location?.source === 'device' && typeof d.location.lat === 'number')
+      fixes.set(d.teamId, { lat: d.location.lat, lon: d.location.lon, accuracyM: d.location.accuracyM ?? 0, at: d.location.at ?? e.at });
+  }
+  return fixes;
+}
+
+function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: IncidentEvent[] }) {
+  const now = useNow(30_000);
+  const [teams, setTeams] = useState<MapTeam[] | null>(null);
+  const [working, setWorking] = useState<Set<string>>(new Set());
+  const [places, setPlaces] = useState<MapMarker[]>([]);
+  const [warnings, setWarnings] = useState<WarningView[]>([]);
   useEffect(() => {
-    Promise.all([get('/api/teams'), get('/api/warehouses'), get('/api/shelters'), get(`/api/incidents/${props.incident.id}/dispatches`).catch(() => ({ dispatches: [] }))])
-      .then(([teams, warehouses, shelters, dispatches]) => {
-        const working = new Set<string>((dispatches.dispatches ?? []).filter((d: any) => !['returned', 'cancelled'].includes(d.status)).map((d: any) => d.teamId));
+    Promise.all([get('/api/warehouses'), get('/api/shelters')])
+      .then(([warehouses, shelters]) => {
         const m: MapMarker[] = [];
-        if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: props.incident.title });
-        for (const w of warehouses.warehouses ?? []) if (w.location) m.push({ id: w.id, kind: 'warehouse', lat: w.location.lat, lon: w.location.lon, label: `${w.id} ${bi(w.name)}` });
-        for (const s of shelters.shelters ?? []) if (s.location) m.push({ id: s.id, kind: 'shelter', lat: s.location.lat, lon: s.location.lon, label: `${s.id} ${bi(s.name)}` });
-        for (const tm of teams.teams ?? []) if (tm.base && (working.has(tm.id) || tm.status !== 'available')) m.push({ id: tm.id, kind: 'team', lat: tm.base.lat, lon: tm.base.lon, label: `${tm.id} ${bi(tm.name)}`, status: tm.status });
-        setMarkers(m);
+        for (const w of warehouses.warehouses ?? [])
+          if (w.location) m.push({ id: w.id, kind: 'warehouse', lat: w.location.lat, lon: w.location.lon, label: bi(w.name), permanent: w.tier === 'district' ? true : { zoom: 14 } });
+        for (const s of shelters.shelters ?? []) if (s.location) m.push({ id: s.id, kind: 'shelter', lat: s.location.lat, lon: s.location.lon, label: bi(s.name), permanent: { zoom: 14 } });
+        setPlaces(m);
+      })
+      .catch(() => {});
+  }, []);
+  useEffect(() => {
+    Promise.all([get('/api/teams'), get(`/api/incidents/${props.incident.id}/dispatches`).catch(() => ({ dispatches: [] }))])
+      .then(([t, dispatches]) => {
+        setTeams(t.teams ?? []);
+        setWorking(new Set<string>((dispatches.dispatches ?? []).filter((d: any) => !['returned', 'cancelled'].includes(d.status)).map((d: any) => d.teamId)));
       })
       .catch(() => {});
   }, [props.incident.id, props.refresh.teams]);
+  useEffect(() => {
+    get<{ warnings: WarningView[] }>(`/api/incidents/${props.incident.id}/warnings`)
+      .then((r) => setWarnings(r.warnings))
+      .catch(() => {});
+  }, [props.incident.id, props.refresh.warnings]);
+  const live = useMemo(() => liveFixes(props.events), [props.events]);
+  const markers = useMemo(() => {
+    const m: MapMarker[] = [...places];
+    if (props.incident.location) m.push({ id: 'incident', kind: 'incident', ...props.incident.location, label: props.incident.title, permanent: true });
+    for (const tm of teams ?? []) {
+      if (!(working.has(tm.id) || tm.status !== 'available')) continue;
+      const pushed = live.get(tm.id);
+      const fix = pushed && (!tm.lastFix || Date.parse(pushed.at) > Date.parse(tm.lastFix.at)) ? pushed : tm.lastFix;
+      const colour = TEAM_STATE_COLOURS[tm.status] ?? '#2f80ed';
+      if (fix) m.push({ id: tm.id, kind: 'team', lat: fix.lat, lon: fix.lon, colour, label: `${bi(tm.name)} · ${fixAge(fix.at, now)}`, status: bi(tm.statusLabel), permanent: true });
+      else if (tm.base) m.push({ id: tm.id, kind: 'team', lat: tm.base.lat, lon: tm.base.lon, colour, hollow: true, label: `${bi(tm.name)} · ${t('驻地（无定位）', 'at base (no fix)')}`, status: bi(tm.statusLabel), permanent: true });
+    }
+    return m;
+  }, [places, teams, working, live, now, props.incident]);
+  const shapes = useMemo(() => {
+    const s: MapShape[] = [];
+    const area = props.incident.area;
+    if (area) s.push({ id: 'incident-area', label: `${t('事发区域', 'Incident area')}：${bi(area.description)}`, colour: '#eb5757', polygon: area.polygon as [number, number][] | undefined, circle: area.circle });
+    for (const w of warnings) {
+      if (w.status !== 'draft' && w.status !== 'sent') continue;
+      const label = `${bi(WARNING_COLOUR_LABELS[w.colour])}：${bi(w.headline)}${w.status === 'draft' ? t('（草稿）', ' (draft)') : ''}`;
+      s.push({ id: w.id, label, colour: WARNING_MAP_COLOURS[w.colour] ?? '#f2c94c', dashed: w.status === 'draft', polygon: w.area.polygon as [number, number][] | undefined, circle: w.area.circle });
+    }
+    return s;
+  }, [props.incident.area, warnings]);
   const center: [number, number] | undefined = props.incident.location ? [props.incident.location.lat, props.incident.location.lon] : undefined;
+  // Framed on the response: the incident, its area and the teams that have a fix (else the whole district).
+  const focus = useMemo(() => {
+    const f: { lat: number; lon: number; radiusKm?: number }[] = [];
+    if (teams === null) return f; // wait for the teams, so the frame holds them
+    if (props.incident.location) f.push(props.incident.location);
+    if (props.incident.area?.circle) f.push(props.incident.area.circle);
+    for (const [lat, lon] of props.incident.area?.polygon ?? []) f.push({ lat, lon });
+    const before = f.length;
+    for (const mk of markers) if (mk.kind === 'team' && !mk.hollow) f.push(mk);
+    // Only a point to show (no area, no team with a fix yet): the whole district is the better frame.
+    if (!props.incident.area && f.length === before) return [];
+    return f;
+  }, [props.incident, teams === null, markers.length]);
   return (
     <Panel title={t('态势图', 'Map')} id="map">
-      <MapView markers={markers} center={center} class="board-map" />
-      <p class="legend muted">
-        <span class="dot incident" /> {t('事发地', 'Incident')} <span class="dot team" /> {t('出动队伍', 'Teams working')} <span class="dot warehouse" /> {t('物资库', 'Warehouses')}{' '}
-        <span class="dot shelter" /> {t('避难场所', 'Shelters')}
+      <MapView markers={markers} shapes={shapes} center={center} focus={focus} class="board-map" />
+      <p class="legend muted" data-testid="map-legend">
+        <span class="dot incident" /> {t('事发地', 'Incident')} <span class="ring area" /> {t('事发区域', 'Incident area')} <span class="ring warning" /> {t('预警区域', 'Warning area')}{' '}
+        <span class="dot warehouse" /> {t('物资库', 'Warehouses')} <span class="dot shelter" /> {t('避难场所', 'Shelters')}
+        <br />
+        {t('队伍', 'Teams')}:
+        {(['dispatched', 'acknowledged', 'en_route', 'on_scene', 'released'] as const).map((s) => (
+          <span key={s}>
+            {' '}
+            <span class="dot" style={{ background: TEAM_STATE_COLOURS[s] }} /> {bi(TEAM_STATUS_LABELS[s])}
+          </span>
+        ))}{' '}
+        <span class="dot hollow" /> {t('驻地（尚无定位）', 'at base (no fix yet)')}
       </p>
     </Panel>
   );

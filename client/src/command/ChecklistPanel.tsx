@@ -16,6 +16,8 @@ export function ChecklistPanel(props: {
   onConnected: (c: boolean) => void;
   /** Called with the overdue items whenever that set changes (the board raises alerts for them). */
   onOverdue?: (items: { id: string; text: string; dueAt: string }[]) => void;
+  /** Item id → responsible unit, for the timeline's unit filter. */
+  onItemUnits?: (units: Map<string, string>) => void;
   units: Map<string, Bilingual>;
   readOnly: boolean;
   wall: boolean;
@@ -34,6 +36,8 @@ export function ChecklistPanel(props: {
   const overdue = overdueItems.length;
   const overdueKey = overdueItems.map((i) => i.id).join(',');
   useEffect(() => props.onOverdue?.(overdueItems.map((i) => ({ id: i.id, text: i.text, dueAt: i.dueAt! }))), [overdueKey]);
+  const unitsKey = items.map((i) => `${i.id}:${i.unit}`).join(',');
+  useEffect(() => props.onItemUnits?.(new Map(items.map((i) => [i.id, i.unit]))), [unitsKey]);
   const done = current.filter((i) => i.status === 'done' || i.status === 'skipped').length;
   const groups = useMemo(() => {
     const byPhase = new Map<string, Map<string, ChecklistItem[]>>();

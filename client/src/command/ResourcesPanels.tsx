@@ -118,6 +118,8 @@ export function DispatchesPanel({ r }: { r: Resources }) {
   return (
       <Panel title={t('调派与队伍', 'Dispatches and teams')} id="dispatches">
         {error && <p class="error" role="alert">{error}</p>}
+        {/* 40 teams in a response: the table scrolls, so the timeline below stays in view. */}
+        <div class="table-scroll" tabIndex={0} role="region" aria-label={t('调派与队伍', 'Dispatches and teams')}>
         <table data-testid="dispatch-table">
           <thead>
             <tr>
@@ -147,6 +149,7 @@ export function DispatchesPanel({ r }: { r: Resources }) {
             })}
           </tbody>
         </table>
+        </div>
         {dispatches.length === 0 && <p class="muted">{t('尚未调派队伍', 'No team dispatched yet')}</p>}
         <p class="muted small">
           {t('出动队伍', 'Teams working')}: {teamsWorking.length} · {t('全区待命队伍', 'Available in district')}: {teams.filter((x) => x.status === 'available').length}

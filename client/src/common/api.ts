@@ -38,6 +38,19 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
 }
 
 export const get = <T = any>(path: string) => api<T>('GET', path);
+
+/** An authenticated binary GET (a report photo): <img src> cannot send the bearer token, a blob URL can show it. */
+export async function getBlob(path: string): Promise<Blob> {
+  const session = loadSession();
+  let res: Response;
+  try {
+    res = await fetch(path, { headers: session ? { authorization: `Bearer ${session.token}` } : {} });
+  } catch (err) {
+    throw new NetworkError(String(err));
+  }
+  if (!res.ok) throw new ApiError(res.status, 'http_' + res.status, res.statusText, {});
+  return res.blob();
+}
 export const post = <T = any>(path: string, body: unknown = {}) => api<T>('POST', path, body);
 export const patch = <T = any>(path: string, body: unknown = {}) => api<T>('PATCH', path, body);
 

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, errorText, get, logout, post } from '../common/api.js';
 import { bi, formatTime, setTimeZone, t, useLang } from '../common/i18n.js';
 import { ExerciseBanner, LangSwitch, LoginForm } from '../common/ui.js';
@@ -13,7 +13,9 @@ import { DISPATCH_STATUS_LABELS, type DispatchStatus, type DispatchView } from '
 import { WARNING_COLOUR_LABELS, type Bilingual } from '../../../shared/labels.js';
 import type { WarningView } from '../../../shared/warnings.js';
 import { cachedGet } from './cache.js';
-import { enqueue, startOutbox, useOutbox, useOutboxUser, type OutboxEntry } from './outbox.js';
+import { enqueue, enqueueWithPhoto, startOutbox, useOutbox, useOutboxUser, type OutboxEntry } from './outbox.js';
+import { PHOTO_MAX_BYTES } from './photo-store.js';
+import { ReportPhoto } from '../common/photo.js';
 
 function useOnline(): boolean {
   const [online, setOnline] = useState(navigator.onLine);
@@ -59,11 +61,12 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
   const [error, setError] = useState<string | null>(null);
 
   const [teamName, setTeamName] = useState<Bilingual | null>(null);
+  const [teamUnits, setTeamUnits] = useState<string[]>([]);
   useEffect(() => {
     if (!session.user.teamId) return;
     // People know their team as 排涝一队, not T-D07; cached, so it shows offline too.
-    cachedGet<{ team: { name: Bilingual } }>(`/api/teams/${encodeURIComponent(session.user.teamId)}`)
-      .then((r) => setTeamName(r.data.team.name))
+    cachedGet<{ team: { name: Bilingual; planUnits?: string[] } }>(`/api/teams/${encodeURIComponent(session.user.teamId)}`)
+      .then((r) => (setTeamName(r.data.team.name), setTeamUnits(r.data.team.planUnits ?? [])))
       .catch(() => {});
   }, [session.user.teamId]);
   const loadDispatches = useCallback(() => {
@@ -160,8 +163,8 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
       </nav>
       <main class="field-main">
         {tab === 'orders' && <Orders dispatches={dispatches} outbox={outbox} />}
-        {tab === 'checklist' && <MyChecklist incidentId={chosen} session={session} checklist={checklist} />}
-        {tab === 'report' && <Report incidentId={chosen} outbox={outbox} />}
+        {tab === 'checklist' && <MyChecklist incidentId={chosen} session={session} checklist={checklist} teamUnits={teamUnits} />}
+        {tab === 'report' && <Report incidentId={chosen} outbox={outbox} teamId={session.user.teamId ?? null} refresh={feed.events.length} />}
         {tab === 'warnings' && <Warnings incidentId={chosen} refresh={feed.events.length} />}
       </main>
       <footer class="field-foot">
@@ -245,7 +248,11 @@ function Orders(props: { dispatches: DispatchView[]; outbox: OutboxEntry[] }) {
                   type="button"
                   class="primary big"
                   data-testid="order-next"
-                  onClick={() => enqueue({ kind: 'dispatch-status', path: `/api/dispatches/${d.id}/status`, body: { status: next.to }, ref: d.id })}
+                  onClick={async () => {
+                    // The phone's fix goes with the change: the board then shows the team where it is.
+                    const position = await currentPosition();
+                    enqueue({ kind: 'dispatch-status', path: `/api/dispatches/${d.id}/status`, body: { status: next.to, ...(position ? { position } : {}) }, ref: d.id });
+                  }}
                 >
                   {t(next.zh, next.en)}
                 </button>
@@ -266,7 +273,7 @@ const FIELD_STATUS: { s: ItemStatus; zh: string; en: string }[] = [
   { s: 'done', zh: '完成', en: 'Done' },
 ];
 
-function MyChecklist(props: { incidentId: string | null; session: Session; checklist: ChecklistState }) {
+function MyChecklist(props: { incidentId: string | null; session: Session; checklist: ChecklistState; teamUnits: string[] }) {
   const { checklist } = props;
   const [all, setAllState] = useState(localStorage.getItem('yingji.field.showAll') === '1');
   const setAll = (v: boolean) => (setAllState(v), localStorage.setItem('yingji.field.showAll', v ? '1' : '0'));
@@ -281,7 +288,9 @@ function MyChecklist(props: { incidentId: string | null; session: Session; check
       .catch(() => {});
   }, [props.incidentId]);
   const unitName = (id: string) => bi(unitNames[id]) || id;
-  const mine = (i: ChecklistItem) => (i.assignee !== undefined && me.includes(i.assignee)) || (unit !== '' && i.unit === unit);
+  // "My items": assigned to me, or of the chosen unit — by default the plan units my team works for.
+  const myUnits = unit !== '' ? [unit] : props.teamUnits;
+  const mine = (i: ChecklistItem) => (i.assignee !== undefined && me.includes(i.assignee)) || myUnits.includes(i.unit);
   const shown = checklist.items.filter((i) => i.inLevel !== false && (all || mine(i)));
   if (!props.incidentId) return <p class="muted">{t('没有进行中的事件', 'No active incident')}</p>;
   return (
@@ -299,7 +308,11 @@ function MyChecklist(props: { incidentId: string | null; session: Session; check
       </p>
       <div class="row">
         <select aria-label={t('我的单位', 'My unit')} value={unit} onChange={(e) => (setUnit(e.currentTarget.value), localStorage.setItem('yingji.field.unit', e.currentTarget.value))}>
-          <option value="">{t('— 我的单位 —', '— my unit —')}</option>
+          <option value="">
+            {props.teamUnits.length
+              ? t(`本队单位：${props.teamUnits.map(unitName).join('、')}`, `My team's units: ${props.teamUnits.map(unitName).join(', ')}`)
+              : t('— 我的单位 —', '— my unit —')}
+          </option>
           {units.map((u) => (
             <option key={u} value={u}>
               {unitName(u)}
@@ -352,19 +365,55 @@ function NoteInput(props: { value: string; onCommit: (v: string) => void }) {
   );
 }
 
-function Report(props: { incidentId: string | null; outbox: OutboxEntry[] }) {
+interface ReportView {
+  id: string;
+  at: string;
+  text: string;
+  author: { name: string; displayName?: string } | null;
+  location: { lat: number; lon: number; source?: string } | null;
+  photo: { id: string; width: number; height: number } | null;
+}
+
+function Report(props: { incidentId: string | null; outbox: OutboxEntry[]; teamId: string | null; refresh: number }) {
   const [text, setText] = useState('');
   const [withLocation, setWithLocation] = useState(true);
+  const [photo, setPhoto] = useState<File | null>(null);
+  const [photoError, setPhotoError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const reports = props.outbox.filter((e) => e.kind === 'report').slice(-10).reverse();
+  const [history, setHistory] = useState<ReportView[]>([]);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const queued = props.outbox.filter((e) => e.kind === 'report' && e.ref === props.incidentId && e.state !== 'sent').reverse();
+  const sentCount = props.outbox.filter((e) => e.kind === 'report' && e.state === 'sent').length;
+  useEffect(() => {
+    if (!props.incidentId) return;
+    const q = props.teamId ? `?teamId=${encodeURIComponent(props.teamId)}` : '';
+    cachedGet<{ reports: ReportView[] }>(`/api/incidents/${props.incidentId}/reports${q}`)
+      .then((r) => setHistory([...r.data.reports].reverse()))
+      .catch(() => {});
+  }, [props.incidentId, props.teamId, sentCount, props.refresh]);
+  const preview = useMemo(() => (photo ? URL.createObjectURL(photo) : null), [photo]);
+  useEffect(() => () => void (preview && URL.revokeObjectURL(preview)), [preview]);
   if (!props.incidentId) return <p class="muted">{t('没有进行中的事件', 'No active incident')}</p>;
+  const pickPhoto = (file: File | undefined) => {
+    setPhotoError(null);
+    if (!file) return setPhoto(null);
+    if (file.size > PHOTO_MAX_BYTES) {
+      setPhoto(null);
+      return setPhotoError(t('照片超过 5 MB', 'The photo is over 5 MB'));
+    }
+    setPhoto(file);
+  };
   const submit = async (e: Event) => {
     e.preventDefault();
     if (!text.trim()) return;
     setBusy(true);
     const location = withLocation ? await currentPosition() : null;
-    enqueue({ kind: 'report', path: `/api/incidents/${props.incidentId}/reports`, body: { text: text.trim(), ...(location ? { location } : {}) }, ref: props.incidentId! });
+    const entry = { kind: 'report' as const, path: `/api/incidents/${props.incidentId}/reports`, body: { text: text.trim(), ...(location ? { location } : {}) }, ref: props.incidentId! };
+    if (photo) await enqueueWithPhoto(entry, photo);
+    else enqueue(entry);
     setText('');
+    setPhoto(null);
+    if (fileInput.current) fileInput.current.value = '';
     setBusy(false);
   };
   return (
@@ -377,14 +426,37 @@ function Report(props: { incidentId: string | null; outbox: OutboxEntry[] }) {
         <label class="inline">
           <input type="checkbox" checked={withLocation} onChange={(e) => setWithLocation(e.currentTarget.checked)} /> {t('附带我的位置', 'Attach my location')}
         </label>
+        <label class="photo-pick">
+          {t('照片（≤ 5 MB，JPEG/PNG/WebP）', 'Photo (≤ 5 MB, JPEG/PNG/WebP)')}
+          <input ref={fileInput} type="file" name="photo" accept="image/jpeg,image/png,image/webp" capture="environment" onChange={(e) => pickPhoto(e.currentTarget.files?.[0])} />
+        </label>
+        {photoError && <p class="error" role="alert">{photoError}</p>}
+        {preview && <img class="photo-preview" src={preview} alt={t('待上报的照片', 'Photo to send')} />}
         <button type="submit" class="primary big" disabled={busy || !text.trim()}>
           {t('上报', 'Send report')}
         </button>
       </form>
-      <ul class="sent-reports">
-        {reports.map((r) => (
-          <li key={r.key}>
-            {String(r.body.text)} <SyncTag entry={r} />
+      <h2 class="small-heading">{t('本队上报记录', "My team's reports")}</h2>
+      <ul class="sent-reports" data-testid="report-history">
+        {queued.map((r) => (
+          <li key={r.key} data-testid="report-queued">
+            <p>{String(r.body.text)}</p>
+            <p class="muted small">
+              {formatTime(r.createdAt)} {r.photo ? `· ${t('附照片', 'with photo')}` : ''} <SyncTag entry={r} />
+            </p>
+          </li>
+        ))}
+        {history.map((r) => (
+          <li key={r.id} data-testid="report-sent">
+            <p>{r.text}</p>
+            <p class="muted small">
+              {formatTime(r.at)} · {r.author ? (r.author.displayName ?? r.author.name) : ''}
+              {r.location ? ` · ${r.location.lat.toFixed(4)}, ${r.location.lon.toFixed(4)}${r.location.source === 'exif' ? t('（照片定位）', ' (from photo)') : ''}` : ''}{' '}
+              <span class="sync sent" data-testid="sync-sent">
+                {t('指挥部已收到', 'Received by HQ')}
+              </span>
+            </p>
+            {r.photo && <ReportPhoto incidentId={props.incidentId!} photoId={r.photo.id} />}
           </li>
         ))}
       </ul>
@@ -392,11 +464,19 @@ function Report(props: { incidentId: string | null; outbox: OutboxEntry[] }) {
   );
 }
 
-function currentPosition(): Promise<{ lat: number; lon: number; accuracyM: number } | null> {
+/** The phone's fix: position, accuracy and the time it was taken (sent with status changes and reports). */
+function currentPosition(): Promise<{ lat: number; lon: number; accuracyM: number; at: string } | null> {
   if (!('geolocation' in navigator)) return Promise.resolve(null);
   return new Promise((resolve) => {
     navigator.geolocation.getCurrentPosition(
-      (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude, accuracyM: Math.round(p.coords.accuracy) }),
+      (p) =>
+        resolve({
+          lat: Math.round(p.coords.latitude * 1e6) / 1e6,
+          lon: Math.round(p.coords.longitude * 1e6) / 1e6,
+          accuracyM: Math.round(p.coords.accuracy),
+          // Never ahead of this phone's clock (the server refuses fixes from the future).
+          at: new Date(Math.min(p.timestamp, Date.now())).toISOString(),
+        }),
       () => resolve(null),
       { timeout: 5000, maximumAge: 60_000 },
     );

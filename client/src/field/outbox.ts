@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, NetworkError } from '../common/api.js';
+import { blobToBase64, deletePhoto, getPhoto, putPhoto } from './photo-store.js';
 
 /**
  * What the field user did that the command centre must receive: dispatch status changes and
@@ -14,6 +15,8 @@ export interface OutboxEntry {
   body: Record<string, unknown>;
   /** For the screen: which dispatch / what was done. */
   ref?: string;
+  /** A photo waiting in IndexedDB under this entry's key; added to the body as `photo` when sent. */
+  photo?: { type: string; size: number };
   createdAt: string;
   state: 'pending' | 'sent' | 'rejected';
   sentAt?: string;
@@ -55,11 +58,27 @@ function update(key: string, patch: Partial<OutboxEntry>): void {
   save(entries().map((e) => (e.key === key ? { ...e, ...patch } : e)));
 }
 
-export function enqueue(entry: Omit<OutboxEntry, 'key' | 'createdAt' | 'state'>): OutboxEntry {
+export function enqueue(entry: Omit<OutboxEntry, 'key' | 'createdAt' | 'state' | 'photo'>): OutboxEntry {
   const full: OutboxEntry = { ...entry, key: newKey(), createdAt: new Date().toISOString(), state: 'pending' };
   save([...entries(), full]);
   void flush();
   return full;
+}
+
+/** Queues a report with a photo: the bytes go to IndexedDB first, so the entry never points at nothing. */
+export async function enqueueWithPhoto(entry: Omit<OutboxEntry, 'key' | 'createdAt' | 'state' | 'photo'>, photo: Blob): Promise<OutboxEntry> {
+  const full: OutboxEntry = { ...entry, key: newKey(), createdAt: new Date().toISOString(), state: 'pending', photo: { type: photo.type, size: photo.size } };
+  await putPhoto(full.key, photo);
+  save([...entries(), full]);
+  void flush();
+  return full;
+}
+
+async function bodyOf(entry: OutboxEntry): Promise<Record<string, unknown>> {
+  if (!entry.photo) return entry.body;
+  const blob = await getPhoto(entry.key);
+  // Should the browser have dropped the stored photo, the report still goes (without it).
+  return blob ? { ...entry.body, photo: await blobToBase64(blob) } : entry.body;
 }
 
 /** Sends pending entries in order; stops at the first that could not reach the server (retried later). */
@@ -69,12 +88,14 @@ export async function flush(): Promise<void> {
   try {
     for (const entry of entries().filter((e) => e.state === 'pending')) {
       try {
-        await api('POST', entry.path, entry.body, { 'Idempotency-Key': entry.key });
+        await api('POST', entry.path, await bodyOf(entry), { 'Idempotency-Key': entry.key });
         update(entry.key, { state: 'sent', sentAt: new Date().toISOString() });
+        if (entry.photo) await deletePhoto(entry.key).catch(() => {});
       } catch (err) {
         if (err instanceof NetworkError) return;
         if (err instanceof ApiError && (err.status >= 500 || err.code === 'idempotency_in_progress' || err.status === 401)) return;
         update(entry.key, { state: 'rejected', error: err instanceof ApiError ? `${err.message} (${err.code})` : String(err) });
+        if (entry.photo) await deletePhoto(entry.key).catch(() => {});
       }
     }
   } finally {
