@@ -36,11 +36,11 @@ describe('叫应 of dispatch orders', () => {
   it('teams have a leader and a deputy from the organisation data, exported and imported with the teams CSV', async () => {
     const csv = (await t.admin.get('/api/csv/teams')).body as string;
     const header = csv.replace(/^\ufeff/, '').split('\n')[0]!;
-    expect(header.endsWith(',leader_name,leader_phone,deputy_name,deputy_phone')).toBe(true);
+    expect(header.endsWith(',leader_name,leader_phone,deputy_name,deputy_phone,plan_units')).toBe(true);
     const d01 = await team('T-D01');
     expect(d01.leader_phone).toMatch(/^\+86138\d{8}$/);
     expect(d01.deputy_phone).not.toBe(d01.leader_phone);
-    const row = (leader: string) => `${header}\nT-L01,新队,New team,district,professional,flood-rescue,20,41.8,123.3,地址,张三,13800000000,赵队长,${leader},,`;
+    const row = (leader: string) => `${header}\nT-L01,新队,New team,district,professional,flood-rescue,20,41.8,123.3,地址,张三,13800000000,赵队长,${leader},,,`;
     const bad = await t.admin.post('/api/csv/teams', { csv: row('024-1234') });
     expect(bad.status).toBe(422);
     expect(bad.body.error.details.line).toBe(2);
