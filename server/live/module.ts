@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { Router } from 'express';
 import { Server } from 'socket.io';
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import { requirePermission } from '../auth/policy.js';
 import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { LIVE_EVENTS, LIVE_PATH } from '../../shared/live.js';

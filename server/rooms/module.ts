@@ -10,7 +10,7 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import type { Actor } from '../auth/policy.js';
 import { can } from '../auth/policy.js';
 import { EVENT_TYPES, type IncidentEvent } from '../../shared/events.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import type { Queryable } from '../db/database.js';
 import { BroadcastChannel } from './channels/broadcast.js';
 import { PushChannel } from './channels/push.js';
