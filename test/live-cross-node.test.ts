@@ -9,7 +9,6 @@ import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/log.js';
 import { startServer, type RunningServer } from '../server/app.js';
 import { withTransaction } from '../server/db/database.js';
-import { appendEvent } from '../server/incidents/event-log.js';
 import type { IncidentEvent } from '../shared/events.js';
 import type { ClientToServerEvents, JoinAck, PresenceUpdate, ServerToClientEvents } from '../shared/live.js';
 
@@ -77,10 +76,7 @@ async function activate(): Promise<string> {
 async function commitOn(node: RunningServer, incidentId: string, count: number): Promise<void> {
   const { db, bus } = node.context;
   for (let i = 0; i < count; i++) {
-    await withTransaction(db.pool, async (tx, afterCommit) => {
-      const event = await appendEvent(tx, { incidentId, type: 'test.tick', actor: null, data: { i } });
-      afterCommit(() => bus.publish(event));
-    });
+    await withTransaction(db.pool, (tx) => bus.record(tx, { incidentId, type: 'test.tick', actor: null, data: { i } }));
   }
 }
 

@@ -237,10 +237,7 @@ describe('live feed: joins racing commits', () => {
     let written = 1;
     const writer = (async () => {
       for (let i = 0; i < TOTAL; i++) {
-        await withTransaction(db.pool, async (tx, afterCommit) => {
-          const event = await appendEvent(tx, { incidentId: id, type: 'test.tick', actor: null, data: { i } });
-          afterCommit(() => bus.publish(event));
-        });
+        await withTransaction(db.pool, (tx) => bus.record(tx, { incidentId: id, type: 'test.tick', actor: null, data: { i } }));
         written++;
       }
     })();

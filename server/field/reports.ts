@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { withTransaction, type Database } from '../db/database.js';
 import type { Actor } from '../auth/policy.js';
 import { authorize } from '../auth/policy.js';
-import { appendEvent, eventActorOf, listEvents, type IncidentEventBus } from '../incidents/event-log.js';
+import { listEvents, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { FIELD_EVENT_TYPES } from '../../shared/events.js';
 import type { IncidentEvent } from '../../shared/events.js';
@@ -38,18 +38,17 @@ export class FieldReportService {
   ) {}
 
   async create(actor: Actor, incidentId: string, input: ReportInput): Promise<FieldReportView> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const incident = await this.incidents.get(actor, incidentId, tx);
       authorize(actor, 'report.create', { incident });
       // The team's name goes into the log entry, so the timeline reads 排涝一队, not T-D07.
       const { rows: teams } = actor.teamId ? await tx.query<{ name_zh: string; name_en: string }>('SELECT name_zh, name_en FROM teams WHERE id = $1', [actor.teamId]) : { rows: [] };
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId,
         type: FIELD_EVENT_TYPES.report,
-        actor: eventActorOf(actor),
+        actor,
         data: { reportId: randomUUID(), teamId: actor.teamId, teamName: teams[0] ? { zh: teams[0].name_zh, en: teams[0].name_en } : null, role: actor.role, text: input.text, location: input.location ?? null },
       });
-      afterCommit(() => this.bus.publish(event));
       return toView(event);
     });
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Queryable } from '../db/database.js';
+import { afterCommitOf, type Queryable } from '../db/database.js';
 import type { IncidentEvent } from '../../shared/events.js';
 import { canonicalJson } from './canonical-json.js';
 import { AppError } from '../http/errors.js';
@@ -237,13 +237,51 @@ export async function verifyChain(db: Queryable, incidentId: string): Promise<Ch
   return { ok: true, checked, lastSeq: incident.last_seq };
 }
 
+/** Who did it, as the services know the signed-in actor; `record` maps it through `eventActorOf`. */
+export interface ActorSource {
+  userId: string;
+  username: string;
+  displayName?: string;
+}
+
+/** One entry for `record`: the actor is the signed-in actor (or null for the system). */
+export interface RecordInput {
+  incidentId: string;
+  type: string;
+  actor: ActorSource | null;
+  data: Record<string, unknown>;
+}
+
 /**
- * Committed events, in order, for in-process subscribers (the live feed, reactions of other
- * modules). Other nodes learn of them through the NOTIFY above; the log in PostgreSQL stays the
- * truth that late or reconnecting clients read from.
+ * The timeline. `record(tx, event)` is the one call that writes it: appends the hash-chained
+ * entry inside the caller's transaction and publishes it to this node's subscribers (the live
+ * feed, other modules' reactions) once that transaction commits — never on rollback. Other nodes
+ * learn of committed entries through the cluster seam; the log in PostgreSQL stays the truth that
+ * late or reconnecting clients read from.
  */
 export class IncidentEventBus extends EventEmitter<{ event: [IncidentEvent] }> {
+  /** Appends one entry in `tx` (a `withTransaction` client) and publishes it after commit. */
+  async record(tx: Queryable, input: RecordInput): Promise<IncidentEvent> {
+    const afterCommit = afterCommitOf(tx);
+    const event = await appendEvent(tx, toEventInput(input));
+    afterCommit(() => this.publish(event));
+    return event;
+  }
+
+  /** Several entries (one or more incidents) in three statements; published in order after commit. */
+  async recordAll(tx: Queryable, inputs: RecordInput[]): Promise<IncidentEvent[]> {
+    const afterCommit = afterCommitOf(tx);
+    const events = await appendEvents(tx, inputs.map(toEventInput));
+    afterCommit(() => events.forEach((e) => this.publish(e)));
+    return events;
+  }
+
+  /** Hands a committed entry to this node's subscribers. Only `record` and the cross-node relay call it. */
   publish(event: IncidentEvent): void {
     this.emit('event', event);
   }
+}
+
+function toEventInput(input: RecordInput): EventInput {
+  return { incidentId: input.incidentId, type: input.type, actor: input.actor ? eventActorOf(input.actor) : null, data: input.data };
 }

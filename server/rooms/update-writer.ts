@@ -5,7 +5,7 @@
  */
 import type { Database } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
-import { appendEvent, eventActorOf, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import { CHECKLIST_ITEM_STATUS_EVENT } from '../../shared/checklist.js';
 import { insertUpdates, type StoredUpdate } from './doc-store.js';
 import type { Milestone } from './milestones.js';
@@ -74,18 +74,17 @@ export class UpdateWriter {
       return;
     }
     this.stats.milestones += milestones.length;
-    await withTransaction(this.db.pool, async (tx, afterCommit) => {
-      // Incident rows first, in id order (appendEvent locks them), then the updates: two nodes
+    await withTransaction(this.db.pool, async (tx) => {
+      // Incident rows first, in id order (recording an event locks them), then the updates: two nodes
       // committing milestones of the same incidents cannot deadlock.
       const ordered = [...milestones].sort((a, b) => (a.incidentId < b.incidentId ? -1 : a.incidentId > b.incidentId ? 1 : 0));
       for (const m of ordered) {
-        const event = await appendEvent(tx, {
+        const event = await this.bus.record(tx, {
           incidentId: m.incidentId,
           type: CHECKLIST_ITEM_STATUS_EVENT,
-          actor: eventActorOf(m.actor),
+          actor: m.actor,
           data: { ...m.data },
         });
-        afterCommit(() => this.bus.publish(event));
       }
       await insertUpdates(tx, updates, this.notifyAs);
     });
