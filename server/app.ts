@@ -24,6 +24,7 @@ import { warningsModule } from './warnings/module.js';
 import { fieldModule } from './field/module.js';
 import { webModule } from './web/module.js';
 import type { Module, ModuleFactory, ServerContext } from './module.js';
+import { Cluster } from './cluster/cluster.js';
 
 // The contract lives in server/module.ts; re-exported for callers that started the server from here.
 export type { Module, ServerContext } from './module.js';
@@ -68,11 +69,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     throw err;
   }
   const tokens = createTokenService(await loadTokenSecret(db.pool, config.TOKEN_SECRET));
-  const sessions = new SessionService(db, tokens, { ttlMs: config.TOKEN_TTL_HOURS * 3_600_000, cacheMs: config.SESSION_CACHE_MS, ticketTtlMs: config.LIVE_TICKET_TTL_SECONDS * 1000 }, log);
-  const bus = new IncidentEventBus();
+  const cluster = new Cluster({ db, log, redisUrl: config.REDIS_URL, nodeTtlMs: config.LIVE_NODE_TTL_MS });
+  const sessions = new SessionService(db, tokens, { ttlMs: config.TOKEN_TTL_HOURS * 3_600_000, cacheMs: config.SESSION_CACHE_MS, ticketTtlMs: config.LIVE_TICKET_TTL_SECONDS * 1000 }, log, cluster);
+  const bus = new IncidentEventBus(cluster);
   bus.setMaxListeners(50);
   const incidents = new IncidentService(db, plans, bus);
-  const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents };
+  const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents, cluster };
+  try {
+    // Before any module: its messages must be heard from the first commit on.
+    await cluster.start();
+  } catch (err) {
+    await cluster.stop().catch(() => undefined);
+    await db.close();
+    throw err;
+  }
 
   const modules: Module[] = MODULES.map((make) => make(context));
 
@@ -95,7 +105,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const port = (server.address() as AddressInfo).port;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   const url = `http://${host}:${port}`;
-  log.info({ url, embeddedDatabase: db.embedded, plans: plans.size }, 'Yingji listening');
+  log.info({ url, embeddedDatabase: db.embedded, plans: plans.size, nodeId: cluster.nodeId, cluster: cluster.kind }, 'Yingji listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -106,6 +116,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const timer = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_TIMEOUT_MS);
       await stopped;
       clearTimeout(timer);
+      await cluster.stop();
       await db.close();
       log.info('Yingji stopped');
     })());

@@ -8,6 +8,7 @@ import type { TokenService } from './auth/tokens.js';
 import type { SessionService } from './auth/sessions.js';
 import type { IncidentEventBus } from './incidents/event-log.js';
 import type { IncidentService } from './incidents/incidents.js';
+import type { Cluster } from './cluster/cluster.js';
 
 /**
  * The module contract: what every feature module is given and what it gives back. It lives
@@ -26,6 +27,8 @@ export interface ServerContext {
   /** The timeline: `bus.record(tx, event)` appends to the hash-chained log and publishes on commit; subscribers listen to 'event'. */
   bus: IncidentEventBus;
   incidents: IncidentService;
+  /** The cluster seam: this node's id, the other nodes, typed messages between them (server/cluster). */
+  cluster: Cluster;
 }
 
 /**

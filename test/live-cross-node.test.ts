@@ -144,9 +144,9 @@ describe('live feed across server nodes', () => {
     await admin.connect();
     try {
       const killed = await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'yingji-live-listener'`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'yingji-cluster-listener'`,
       );
-      expect(killed.rowCount).toBe(2); // one listener per node
+      expect(killed.rowCount).toBe(2); // one listening connection per node (the cluster seam's), not one per feature
     } finally {
       await admin.end();
     }

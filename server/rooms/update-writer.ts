@@ -8,6 +8,7 @@ import { withTransaction } from '../db/database.js';
 import type { IncidentEventBus } from '../incidents/event-log.js';
 import { CHECKLIST_ITEM_STATUS_EVENT } from '../../shared/checklist.js';
 import { insertUpdates, type StoredUpdate } from './doc-store.js';
+import type { Cluster } from '../cluster/cluster.js';
 import type { Milestone } from './milestones.js';
 
 interface Job {
@@ -27,8 +28,8 @@ export class UpdateWriter {
   constructor(
     private readonly db: Database,
     private readonly bus: IncidentEventBus,
-    /** This node's id when other nodes must hear of each write (real PostgreSQL), else null. */
-    private readonly notifyAs: string | null,
+    /** The cluster seam when other nodes must hear of each write, else null (one node). */
+    private readonly cluster: Cluster | null,
   ) {}
 
   write(updates: StoredUpdate[], milestones: Milestone[]): Promise<void> {
@@ -70,7 +71,7 @@ export class UpdateWriter {
     this.stats.statements++;
     this.stats.updates += updates.length;
     if (milestones.length === 0) {
-      await insertUpdates(this.db.pool, updates, this.notifyAs);
+      await insertUpdates(this.db.pool, updates, this.cluster ? { cluster: this.cluster, inTx: false } : null);
       return;
     }
     this.stats.milestones += milestones.length;
@@ -86,7 +87,7 @@ export class UpdateWriter {
           data: { ...m.data },
         });
       }
-      await insertUpdates(tx, updates, this.notifyAs);
+      await insertUpdates(tx, updates, this.cluster ? { cluster: this.cluster, inTx: true } : null);
     });
   }
 }
