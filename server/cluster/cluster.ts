@@ -47,7 +47,7 @@ export class Cluster {
   constructor(private readonly opts: ClusterOptions) {
     // Embedded PGlite is one node's own database: nobody shares it, Redis or not.
     if (opts.db.embedded) this.transport = new LoopbackTransport();
-    else if (opts.redisUrl) this.transport = new RedisTransport(opts.redisUrl, `yingji:${this.namespace}:cluster`, opts.log);
+    else if (opts.redisUrl) this.transport = new RedisTransport(opts.redisUrl, `yingji:${this.namespace}:cluster`, `yingji-${this.nodeId}`, opts.log);
     else this.transport = new PostgresNotifyTransport(opts.db.url, opts.db.pool, opts.log);
   }
 

@@ -87,11 +87,14 @@ export class RedisTransport implements ClusterTransport {
     url: string,
     /** One channel per cluster (see Cluster.namespace): other deployments on the same Redis are not heard. */
     readonly channel: string,
+    /** `yingji-<nodeId>`: names the connections in CLIENT LIST. */
+    nodeName: string,
     private readonly log: Logger,
   ) {
     const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 2000);
-    this.pub = createClient({ url, socket: { reconnectStrategy } });
-    this.sub = this.pub.duplicate();
+    // Named (CLIENT LIST shows which node and role a connection is); the id is the channel's cluster.
+    this.pub = createClient({ url, name: `${nodeName}-pub`, socket: { reconnectStrategy } });
+    this.sub = this.pub.duplicate({ name: `${nodeName}-sub` });
     this.pub.on('error', (err: Error) => this.log.warn({ err: err.message }, 'cluster: redis publisher error'));
     this.sub.on('error', (err: Error) => {
       if (this.lostSince === null) this.log.warn({ err: err.message }, 'cluster: redis subscriber lost; reconnecting');
