@@ -25,6 +25,7 @@ import { fieldModule } from './field/module.js';
 import { webModule } from './web/module.js';
 import type { Module, ModuleFactory, ServerContext } from './module.js';
 import { Cluster } from './cluster/cluster.js';
+import { Metrics } from './metrics.js';
 
 // The contract lives in server/module.ts; re-exported for callers that started the server from here.
 export type { Module, ServerContext } from './module.js';
@@ -74,7 +75,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const bus = new IncidentEventBus(cluster);
   bus.setMaxListeners(50);
   const incidents = new IncidentService(db, plans, bus);
-  const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents, cluster };
+  const metrics = new Metrics({ db: db.pool, nodesSeen: async () => (await cluster.nodes()).length, clusterStats: () => cluster.stats });
+  const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents, cluster, metrics };
   try {
     // Before any module: its messages must be heard from the first commit on.
     await cluster.start();
@@ -110,6 +112,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      for (const m of modules) m.drain?.();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const m of [...modules].reverse()) await m.stop?.();
       server.closeIdleConnections();

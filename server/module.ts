@@ -9,6 +9,7 @@ import type { SessionService } from './auth/sessions.js';
 import type { IncidentEventBus } from './incidents/event-log.js';
 import type { IncidentService } from './incidents/incidents.js';
 import type { Cluster } from './cluster/cluster.js';
+import type { Metrics } from './metrics.js';
 
 /**
  * The module contract: what every feature module is given and what it gives back. It lives
@@ -29,6 +30,8 @@ export interface ServerContext {
   incidents: IncidentService;
   /** The cluster seam: this node's id, the other nodes, typed messages between them (server/cluster). */
   cluster: Cluster;
+  /** This node's Prometheus metrics (GET /metrics). */
+  metrics: Metrics;
 }
 
 /**
@@ -45,6 +48,8 @@ export interface Module {
   upgradePaths?: string[];
   /** Start background work after the server listens. */
   start?(): Promise<void> | void;
+  /** First thing on shutdown, before any module stops: stop advertising readiness. */
+  drain?(): void;
   /** Stop in reverse order on shutdown: close sockets, finish flushing, stop workers. */
   stop?(): Promise<void> | void;
 }

@@ -48,6 +48,8 @@ export function liveModule(context: ServerContext): Module {
     }
   };
 
+  context.metrics.countConnections('socketio', () => io?.of('/').sockets.size ?? 0);
+
   const status = Router();
   status.get('/api/live/status', requirePermission('live.status'), (_req, res) => {
     res.json({
@@ -75,7 +77,14 @@ export function liveModule(context: ServerContext): Module {
         connectionStateRecovery: { maxDisconnectionDuration: config.LIVE_RECOVERY_WINDOW_MS, skipMiddlewares: false },
       });
       const liveIo = io;
-      fanout = new EventFanout(db.pool, (event) => liveIo.to(roomOf(event.incidentId)).emit(LIVE_EVENTS.event, event), log);
+      fanout = new EventFanout(
+        db.pool,
+        (event) => {
+          liveIo.to(roomOf(event.incidentId)).emit(LIVE_EVENTS.event, event);
+          context.metrics.fanoutLagSeconds.observe(Math.max(0, Date.now() - Date.parse(event.at)) / 1000);
+        },
+        log,
+      );
       presenceFeed = new PresenceBroadcaster(presence, (incidentId, members) => liveIo.to(roomOf(incidentId)).emit(LIVE_EVENTS.presence, { incidentId, members }), roomSize, log);
       rooms = new LiveRooms(liveIo, { db: db.pool, incidents, fanout, presence, presenceFeed, log, maxBadMessages: config.LIVE_MAX_BAD_MESSAGES });
       const liveRooms = rooms;

@@ -59,6 +59,9 @@ export class AllocationBatcher {
     private readonly allocationView: (row: Record<string, any>) => AllocationView,
   ) {}
 
+  /** Called after each batch (metrics): how many requests it decided and how long it took. */
+  onBatch: ((size: number, ms: number) => void) | null = null;
+
   allocate(request: AllocationRequest): Promise<AllocationView> {
     return new Promise<AllocationView>((resolve, reject) => {
       this.queue.push({ ...request, resolve, reject });
@@ -72,7 +75,9 @@ export class AllocationBatcher {
     // One turn of the event loop lets requests that arrived together join the batch.
     setImmediate(() => {
       const batch = this.queue.splice(0, MAX_BATCH);
+      const started = performance.now();
       this.commit(batch)
+        .then(() => this.onBatch?.(batch.length, performance.now() - started))
         .catch((err: unknown) => batch.forEach((p) => p.reject(err)))
         .finally(() => {
           this.flushing = false;

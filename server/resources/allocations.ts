@@ -44,7 +44,7 @@ const SELECT_ALLOCATION = `SELECT a.*, s.warehouse_id FROM allocations a JOIN st
  * only move the allocation along.
  */
 export class AllocationService {
-  private readonly batcher: AllocationBatcher;
+  readonly batcher: AllocationBatcher;
 
   constructor(
     private readonly db: Database,

@@ -11,6 +11,10 @@ import { resourceRoutes } from './routes.js';
 export function resourcesModule(ctx: ServerContext): Module {
   const dispatches = new DispatchService(ctx.db, ctx.incidents, ctx.bus);
   const allocations = new AllocationService(ctx.db, ctx.incidents, ctx.bus);
+  allocations.batcher.onBatch = (size, ms) => {
+    ctx.metrics.allocationBatchSize.observe(size);
+    ctx.metrics.allocationBatchSeconds.observe(ms / 1000);
+  };
   const watch = new StockWatch(ctx.db, ctx.bus, ctx.log, {
     schedule: ctx.config.STOCK_WATCH_CRON,
     expiryWarningDays: ctx.config.STOCK_EXPIRY_WARNING_DAYS,

@@ -82,6 +82,12 @@ export class RoomsModule implements Module {
     this.roomLimits = { maxNoteLength: ctx.config.YJS_MAX_NOTE_LENGTH, maxDocBytes: ctx.config.YJS_MAX_DOC_BYTES };
     this.cluster = ctx.cluster.multiNode ? ctx.cluster : null;
     this.writer = new UpdateWriter(ctx.db, ctx.bus, this.cluster);
+    this.writer.onCommitted = (ms, updates) => {
+      ctx.metrics.yjsStoreSeconds.observe(ms / 1000);
+      ctx.metrics.yjsUpdates.inc(updates);
+    };
+    ctx.metrics.countRooms(() => [...this.entries.values()].filter((e) => e.room && !e.room.isDestroyed).length);
+    ctx.metrics.countConnections('yjs', () => [...this.entries.values()].reduce((n, e) => n + (e.room?.conns.size ?? 0), 0));
   }
 
   /** True when rooms on other nodes are kept in step through the cluster seam. */

@@ -24,6 +24,8 @@ export class UpdateWriter {
   private idle: Promise<void> = Promise.resolve();
   /** Writes so far (for the benchmark and logs). */
   readonly stats = { statements: 0, updates: 0, milestones: 0, commitMs: 0 };
+  /** Called after each committed write (metrics): its duration and how many updates it stored. */
+  onCommitted: ((ms: number, updates: number) => void) | null = null;
 
   constructor(
     private readonly db: Database,
@@ -54,7 +56,9 @@ export class UpdateWriter {
         const started = performance.now();
         try {
           await this.commit(jobs);
-          this.stats.commitMs += performance.now() - started;
+          const ms = performance.now() - started;
+          this.stats.commitMs += ms;
+          this.onCommitted?.(ms, jobs.reduce((n, j) => n + j.updates.length, 0));
           for (const job of jobs) job.resolve();
         } catch (err) {
           for (const job of jobs) job.reject(err);
