@@ -8,7 +8,7 @@ import { z } from 'zod';
 export enum ClusterMessageType {
   /** An incident's log grew to `seq` (committed): live feeds fill the gap from the log, rooms refresh the incident. */
   IncidentEvent = 'incident.event',
-  /** Stored checklist updates: `ids` to read, or null to read the whole doc (too many, or unknown). */
+  /** Stored checklist updates: inline (`updates`) when small, else `ids` to read, or null to read the whole doc. */
   ChecklistUpdates = 'checklist.updates',
   /** A checklist client's awareness (stamped and ownership-checked on its node; never stored). */
   ChecklistAwareness = 'checklist.awareness',
@@ -23,7 +23,16 @@ const base = { from: uuid };
 
 export const clusterMessageSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal(ClusterMessageType.IncidentEvent), incidentId: uuid, seq: z.number().int().positive() }).strict(),
-  z.object({ ...base, type: z.literal(ClusterMessageType.ChecklistUpdates), incidentId: uuid, ids: z.array(z.number().int().positive()).max(1000).nullable() }).strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal(ClusterMessageType.ChecklistUpdates),
+      incidentId: uuid,
+      ids: z.array(z.number().int().positive()).max(1000).nullable(),
+      // The stored updates themselves, in order, when they fit the transport: applied without a read.
+      updates: z.array(z.string().base64()).max(1000).optional(),
+    })
+    .strict(),
   z.object({ ...base, type: z.literal(ClusterMessageType.ChecklistAwareness), incidentId: uuid, userId: uuid, update: z.string().base64().max(64_000) }).strict(),
   z.object({ ...base, type: z.literal(ClusterMessageType.PresenceChanged), incidentId: uuid }).strict(),
   z.object({ ...base, type: z.literal(ClusterMessageType.SessionsRevoked), userId: uuid.optional(), sessionId: uuid.optional() }).strict(),

@@ -47,7 +47,13 @@ export async function insertUpdates(db: Queryable, updates: StoredUpdate[], anno
   const byDoc = new Map<string, number[]>();
   for (const r of rows) byDoc.set(r.incident_id, [...(byDoc.get(r.incident_id) ?? []), Number(r.id)]);
   for (const [incidentId, ids] of byDoc) {
-    await announce.cluster.publish({ type: ClusterMessageType.ChecklistUpdates, incidentId, ids: ids.length > MAX_ANNOUNCED_IDS ? null : ids }, announce.inTx ? db : undefined);
+    const announced = ids.length > MAX_ANNOUNCED_IDS ? null : ids;
+    // Small writes travel with the notice (the receiving node applies them without reading the
+    // rows back); big ones as ids. Either way they are stored before anyone is told.
+    const inline = updates.filter((u) => u.incidentId === incidentId).map((u) => Buffer.from(u.update.buffer, u.update.byteOffset, u.update.byteLength).toString('base64'));
+    const size = inline.reduce((n, b) => n + b.length + 3, 0) + 40 * ids.length + 300;
+    const body = size <= announce.cluster.transport.maxPayloadBytes && announced ? { updates: inline } : {};
+    await announce.cluster.publish({ type: ClusterMessageType.ChecklistUpdates, incidentId, ids: announced, ...body }, announce.inTx ? db : undefined);
   }
 }
 

@@ -328,8 +328,28 @@ export class RoomsModule implements Module {
   /** Another node stored updates: relay them to this node's clients of that doc. */
   private readonly onUpdateNotice = (notice: MessageOf<ClusterMessageType.ChecklistUpdates>) => {
     const room = this.entries.get(notice.incidentId)?.room;
-    if (room && !room.isDestroyed) this.track(this.pullStored(room, notice.ids));
+    if (!room || room.isDestroyed) return;
+    const inline = notice.updates?.map((b) => new Uint8Array(Buffer.from(b, 'base64')));
+    this.inOrder(room, () => (inline ? this.applyInline(room, inline) : this.pullStored(room, notice.ids)));
   };
+
+  /** Notices of one doc are applied in arrival order, whether inline or read from the database. */
+  private readonly applying = new WeakMap<Room, Promise<void>>();
+  private inOrder(room: Room, step: () => Promise<void>): void {
+    const next = (this.applying.get(room) ?? Promise.resolve()).then(step, step);
+    this.applying.set(room, next);
+    this.track(next);
+  }
+
+  private async applyInline(room: Room, updates: Uint8Array[]): Promise<void> {
+    if (room.isDestroyed) return;
+    try {
+      for (const update of updates) room.applyStored(update);
+    } catch (err) {
+      this.ctx.log.error({ err, incidentId: room.incidentId }, 'applying checklist updates of another node failed; reloading the room');
+      if (!room.isDestroyed) room.reset(YJS_CLOSE_CODES.storageFailed, 'the checklist fell behind the database; reconnect');
+    }
+  }
 
   private announceAwareness(incidentId: string, update: Uint8Array, userId: string): void {
     if (this.stopping || !this.cluster) return;
@@ -385,7 +405,7 @@ export class RoomsModule implements Module {
     for (const entry of this.entries.values()) {
       const room = entry.room;
       if (!room || room.isDestroyed) continue;
-      this.track(this.pullStored(room, null));
+      this.inOrder(room, () => this.pullStored(room, null));
       this.track(this.refreshIncident(room).catch(() => undefined));
     }
   }
