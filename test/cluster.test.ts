@@ -8,6 +8,7 @@ import { startServer, type RunningServer } from '../server/app.js';
 import { withTransaction } from '../server/db/database.js';
 import { ClusterMessageType, parseClusterMessage } from '../server/cluster/messages.js';
 import { CLUSTER_NOTIFY_CHANNEL } from '../server/cluster/transports.js';
+import { clusterThrottle } from '../server/cluster/rate.js';
 import type { IncidentEvent } from '../shared/events.js';
 import type { ClientToServerEvents, JoinAck, ServerToClientEvents } from '../shared/live.js';
 import { Api } from './helpers/api.js';
@@ -131,6 +132,17 @@ for (const transport of transports) {
       const res = await a.admin.patch(`/api/users/${field.userId}`, { disabled: true });
       expect(res.status).toBe(200);
       expect(await closed).toBe('io server disconnect');
+    });
+
+    it('a send rate holds across both nodes, not per node', async () => {
+      // 10 sends/s shared: 25 takes on each node need at least four more one-second windows after
+      // the first (per node they would need two). A lower bound: load can only make it slower.
+      const name = `test-${Date.now()}`;
+      const ta = clusterThrottle(a.server.context.cluster, a.server.context.db.pool, name, 10, a.server.context.log);
+      const tb = clusterThrottle(b.context.cluster, b.context.db.pool, name, 10, b.context.log);
+      const started = Date.now();
+      await Promise.all([...Array.from({ length: 25 }, () => ta.take()), ...Array.from({ length: 25 }, () => tb.take())]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3500);
     });
 
     it('a foreign or malformed message is dropped and counted, and nothing else breaks', async () => {
