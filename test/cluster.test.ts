@@ -16,6 +16,7 @@ import { usingRealPostgres } from './helpers/database.js';
 import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
 import { until } from './helpers/wait.js';
 import { connectClient, synced, waitFor, type YClient } from './rooms-helpers.js';
+import { YJS_CLOSE_CODES } from '../shared/checklist.js';
 
 const NODE = '00000000-0000-4000-8000-00000000000a';
 const INCIDENT = '00000000-0000-4000-8000-00000000000b';
@@ -65,7 +66,7 @@ for (const transport of transports) {
     let b: RunningServer;
     const sockets: Socket[] = [];
     const ydocs: YClient[] = [];
-    const extra: Record<string, string> = transport === 'redis' ? { REDIS_URL: process.env.REDIS_URL! } : {};
+    const extra: Record<string, string> = { YJS_MAX_CONNECTIONS_PER_USER: '3', ...(transport === 'redis' ? { REDIS_URL: process.env.REDIS_URL! } : {}) };
 
     beforeAll(async () => {
       a = await startTestServer(extra);
@@ -143,6 +144,28 @@ for (const transport of transports) {
       const started = Date.now();
       await Promise.all([...Array.from({ length: 25 }, () => ta.take()), ...Array.from({ length: 25 }, () => tb.take())]);
       expect(Date.now() - started).toBeGreaterThanOrEqual(3500);
+    });
+
+    it('the per-user connection limit holds across nodes: two on A and one on B fill it, the fourth is refused anywhere', async () => {
+      const id = await activate();
+      const user = await a.user('staff');
+      const opened = [connectClient(a.url, id, user.token, { awareness: false }), connectClient(a.url, id, user.token, { awareness: false }), connectClient(b.url, id, user.token, { awareness: false })];
+      ydocs.push(...opened);
+      await Promise.all(opened.map(synced));
+      const fourth = connectClient(b.url, id, user.token, { awareness: false });
+      ydocs.push(fourth);
+      await waitFor(() => fourth.closes.length > 0, 'fourth connection refused');
+      expect(fourth.closes[0]!.code).toBe(YJS_CLOSE_CODES.tooManyConnections);
+      // a freed slot on A can be taken on B
+      opened[0]!.destroy();
+      await until(async () => {
+        const { rows } = await a.server.context.db.pool.query('SELECT count(*)::int AS n FROM connection_leases WHERE user_id = $1', [user.userId]);
+        expect(rows[0].n).toBe(2);
+      });
+      const again = connectClient(b.url, id, user.token, { awareness: false });
+      ydocs.push(again);
+      await synced(again);
+      expect(again.closes).toEqual([]);
     });
 
     it('a foreign or malformed message is dropped and counted, and nothing else breaks', async () => {

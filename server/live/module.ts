@@ -11,7 +11,7 @@ import { EventFanout } from './event-fanout.js';
 import { PresenceBroadcaster, PresenceStore } from './presence.js';
 import { LiveRooms } from './rooms.js';
 import { limitConnections } from './connection-limits.js';
-import { LocalConnectionLimiter } from '../connection-limiter.js';
+import { connectionLimiter } from '../cluster/connection-limits.js';
 import { roomOf, type LiveServer } from './types.js';
 
 const CURSOR_SWEEP_INTERVAL_MS = 30_000;
@@ -89,7 +89,7 @@ export function liveModule(context: ServerContext): Module {
       rooms = new LiveRooms(liveIo, { db: db.pool, incidents, fanout, presence, presenceFeed, log, maxBadMessages: config.LIVE_MAX_BAD_MESSAGES });
       const liveRooms = rooms;
       liveIo.use(authenticate(sessions));
-      const limiter = new LocalConnectionLimiter({ perUser: config.LIVE_MAX_CONNECTIONS_PER_USER, perIncident: config.LIVE_MAX_CONNECTIONS_PER_INCIDENT }, 'live feed connections');
+      const limiter = connectionLimiter(context, { perUser: config.LIVE_MAX_CONNECTIONS_PER_USER, perIncident: config.LIVE_MAX_CONNECTIONS_PER_INCIDENT }, 'socketio', 'live feed connections');
       const limits = limitConnections(limiter);
       liveIo.use(limits.perUser);
       liveIo.on('connection', (socket) => {

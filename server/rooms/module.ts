@@ -23,7 +23,8 @@ import { ClusterMessageType, type Cluster } from '../cluster/cluster.js';
 import type { MessageOf } from '../cluster/messages.js';
 import { decodeClientMessage, encodePermissionDenied } from './protocol.js';
 import { Room, type RoomLimits } from './room.js';
-import { LocalConnectionLimiter, type ConnectionLimiter } from '../connection-limiter.js';
+import type { ConnectionLimiter } from '../connection-limiter.js';
+import { connectionLimiter } from '../cluster/connection-limits.js';
 import { UpdateWriter } from './update-writer.js';
 
 export const YJS_PATH_PREFIX = '/yjs/';
@@ -69,14 +70,17 @@ export class RoomsModule implements Module {
   private compacting = false;
   /** The cluster seam when there are other nodes to keep in step; null on one node (embedded database). */
   private readonly cluster: Cluster | null;
-  /** Connections per user and per incident; replace it to count across nodes. */
+  /** Connections per user and per incident (across nodes when there are several). */
   readonly limiter: ConnectionLimiter;
   private readonly roomLimits: RoomLimits;
 
   constructor(private readonly ctx: ServerContext) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.YJS_MAX_MESSAGE_BYTES, perMessageDeflate: false });
-    this.limiter = new LocalConnectionLimiter(
+    // Across all nodes when there are several (server/cluster/connection-limits.ts).
+    this.limiter = connectionLimiter(
+      ctx,
       { perUser: ctx.config.YJS_MAX_CONNECTIONS_PER_USER, perIncident: ctx.config.YJS_MAX_CONNECTIONS_PER_INCIDENT },
+      'yjs',
       'live checklist connections',
     );
     this.roomLimits = { maxNoteLength: ctx.config.YJS_MAX_NOTE_LENGTH, maxDocBytes: ctx.config.YJS_MAX_DOC_BYTES };
