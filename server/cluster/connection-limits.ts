@@ -4,6 +4,8 @@ import type { Logger } from '../log.js';
 import { LocalConnectionLimiter, type Acquired, type ConnectionLimiter, type ConnectionLimits } from '../connection-limiter.js';
 import type { Cluster } from './cluster.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * The per-user and per-incident connection limits, held across every node (issue 14): one row of
  * `connection_leases` (migration 120) per open connection, counted only while its node's heartbeat
@@ -30,7 +32,11 @@ export class SharedConnectionLimiter implements ConnectionLimiter {
     cluster.onBeat(() => void this.sweep());
   }
 
-  async acquire(userId: string | null, incidentId: string | null): Promise<Acquired> {
+  async acquire(userId: string | null, rawIncidentId: string | null): Promise<Acquired> {
+    // The live feed asks before the join is validated: an id that is no UUID names no incident
+    // (the join answers not_found) and is not counted in the database.
+    const incidentId = rawIncidentId !== null && UUID.test(rawIncidentId) ? rawIncidentId : null;
+    if (userId === null && incidentId === null) return this.local.acquire(null, rawIncidentId);
     const leaseId = randomUUID();
     const refused = await withTransaction(this.db.pool, async (tx): Promise<Acquired | null> => {
       if (userId !== null) await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`yingji:conn:${this.kind}:u:${userId}`]);
