@@ -6,6 +6,7 @@ import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/log.js';
 import { startServer, type RunningServer } from '../server/app.js';
 import { withTransaction } from '../server/db/database.js';
+import { appendEvent } from '../server/incidents/event-log.js';
 import { ClusterMessageType, parseClusterMessage } from '../server/cluster/messages.js';
 import { CLUSTER_NOTIFY_CHANNEL } from '../server/cluster/transports.js';
 import { clusterThrottle } from '../server/cluster/rate.js';
@@ -66,7 +67,7 @@ for (const transport of transports) {
     let b: RunningServer;
     const sockets: Socket[] = [];
     const ydocs: YClient[] = [];
-    const extra: Record<string, string> = { YJS_MAX_CONNECTIONS_PER_USER: '3', ...(transport === 'redis' ? { REDIS_URL: process.env.REDIS_URL! } : {}) };
+    const extra: Record<string, string> = { YJS_MAX_CONNECTIONS_PER_USER: '3', LIVE_NODE_TTL_MS: '3000', ...(transport === 'redis' ? { REDIS_URL: process.env.REDIS_URL! } : {}) };
 
     beforeAll(async () => {
       a = await startTestServer(extra);
@@ -167,6 +168,17 @@ for (const transport of transports) {
       await synced(again);
       expect(again.closes).toEqual([]);
     });
+
+    if (transport === 'redis') {
+      it('an event whose notice never went out (its node died between commit and publish) reaches the other node by its next heartbeat', async () => {
+        const id = await activate();
+        const onB = await feed(b.url, a.admin.token!);
+        expect((await onB.socket.timeout(20_000).emitWithAck('incident:join', { incidentId: id })).ok).toBe(true);
+        // committed on A without record(): no notice at all, as if A had died right after COMMIT
+        await withTransaction(a.server.context.db.pool, (tx) => appendEvent(tx, { incidentId: id, type: 'test.unannounced', actor: null, data: {} }));
+        await until(() => expect(onB.events.map((e) => e.seq)).toEqual([2]), 15_000);
+      });
+    }
 
     it('a foreign or malformed message is dropped and counted, and nothing else breaks', async () => {
       const cb = b.context.cluster;

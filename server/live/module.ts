@@ -111,7 +111,12 @@ export function liveModule(context: ServerContext): Module {
           for (const incidentId of localIncidents()) p.refresh(incidentId);
         });
       }
-      cluster.onBeat((revived) => void afterBeat(revived));
+      cluster.onBeat((revived) => {
+        void afterBeat(revived);
+        // Redis pub/sub is sent after commit: a node that dies in between leaves a notice unsent.
+        // Each heartbeat the feed reads its incidents' log heads, so such an event is late, not lost.
+        if (cluster.multiNode && !cluster.transport.transactional) fanout?.resyncAll();
+      });
       const cursorSweep = setInterval(() => fanout?.sweep(roomSize, config.LIVE_RECOVERY_WINDOW_MS + CURSOR_SWEEP_INTERVAL_MS), CURSOR_SWEEP_INTERVAL_MS);
       for (const t of [cursorSweep]) {
         t.unref();
