@@ -1,27 +1,23 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Router } from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
-import { openDatabase, type Database } from './db/database.js';
+import { openDatabase } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { PlanLibrary } from './plans/library.js';
-import { planRoutes } from './plans/routes.js';
-import { createTokenService, loadTokenSecret, type TokenService } from './auth/tokens.js';
+import { plansModule } from './plans/module.js';
+import { createTokenService, loadTokenSecret } from './auth/tokens.js';
 import { ensureAdmin } from './auth/users.js';
-import { authRoutes } from './auth/routes.js';
 import { SessionService } from './auth/sessions.js';
-import { LoginLimits } from './auth/login-limits.js';
-import { sessionsModule } from './auth/module.js';
+import { authModule } from './auth/module.js';
 import { IncidentEventBus } from './incidents/event-log.js';
 import { IncidentService } from './incidents/incidents.js';
-import { incidentRoutes } from './incidents/routes.js';
+import { incidentsModule } from './incidents/module.js';
 import { readOrganisationSeed } from './resources/seed-file.js';
 import { seedOrganisationIfEmpty } from './resources/seed.js';
-import { resourceRoutes } from './resources/routes.js';
 import { resourcesModule } from './resources/module.js';
 import { createHttpApp } from './http/app.js';
-import { healthRoutes } from './http/health.js';
+import { healthModule, idempotencyModule } from './http/module.js';
 import { liveModule } from './live/module.js';
 import { roomsModule } from './rooms/module.js';
 import { warningsModule } from './warnings/module.js';
@@ -29,35 +25,36 @@ import { fieldModule } from './field/module.js';
 import { webModule } from './web/module.js';
 import { reviewModule } from './review/module.js';
 import { drillsModule, loadDrillSeeds } from './drills/module.js';
+import type { Scenario } from '../shared/drill.js';
 import { drillReviewSection } from './drills/review-section.js';
-import { idempotencyRoutes } from './http/idempotency.js';
+import type { Module, ModuleFactory, ServerContext } from './module.js';
+import { Cluster } from './cluster/cluster.js';
+import { Metrics } from './metrics.js';
 
-/** What every module is given: the shared services of one server node. */
-export interface ServerContext {
-  config: Config;
-  log: Logger;
-  db: Database;
-  plans: PlanLibrary;
-  tokens: TokenService;
-  /** Checks tokens and tickets against their sessions; holds this node's open connections by session. */
-  sessions: SessionService;
-  bus: IncidentEventBus;
-  incidents: IncidentService;
-}
+// The contract lives in server/module.ts; re-exported for callers that started the server from here.
+export type { Module, ServerContext } from './module.js';
 
-/** A feature module plugged into the composition root. */
-export interface Module {
-  name: string;
-  routers?: Router[];
-  /** Attach to the HTTP server (WebSocket upgrades, Socket.IO) before it listens. */
-  attach?(server: http.Server): void;
-  /** Path prefixes whose WebSocket upgrades this module handles; any other upgrade is refused. */
-  upgradePaths?: string[];
-  /** Start background work after the server listens. */
-  start?(): Promise<void> | void;
-  /** Stop in reverse order on shutdown: close sockets, finish flushing, stop workers. */
-  stop?(): Promise<void> | void;
-}
+/**
+ * Every feature, in order: routers are mounted in this order (health before authentication,
+ * authentication before everything that needs req.actor, the web client's SPA fallback last),
+ * modules attach and start in this order and stop in reverse.
+ */
+const modulesFor = (startup: { drillSeeds: Scenario[] }): ModuleFactory[] => [
+  healthModule,
+  authModule,
+  idempotencyModule,
+  plansModule,
+  incidentsModule,
+  liveModule,
+  resourcesModule,
+  roomsModule,
+  warningsModule,
+  fieldModule,
+  (ctx) => drillsModule(ctx, startup.drillSeeds),
+  // The review's drill section comes from the drills module; the root wires them, neither imports the other.
+  (ctx) => reviewModule(ctx, { drillSource: (incidentId) => drillReviewSection(ctx.db, incidentId) }),
+  webModule,
+];
 
 export interface RunningServer {
   url: string;
@@ -81,36 +78,30 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     throw err;
   }
   const tokens = createTokenService(await loadTokenSecret(db.pool, config.TOKEN_SECRET));
-  const sessions = new SessionService(db, tokens, { ttlMs: config.TOKEN_TTL_HOURS * 3_600_000, cacheMs: config.SESSION_CACHE_MS, ticketTtlMs: config.LIVE_TICKET_TTL_SECONDS * 1000 }, log);
-  const loginLimits = new LoginLimits(db.pool, {
-    maxFailuresPerUserIp: config.LOGIN_MAX_FAILURES_PER_USER_IP,
-    maxFailuresPerUser: config.LOGIN_MAX_FAILURES_PER_USER,
-    maxFailuresPerIp: config.LOGIN_MAX_FAILURES_PER_IP,
-    windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
-    blockSeconds: config.LOGIN_BLOCK_SECONDS,
-    blockMaxSeconds: config.LOGIN_BLOCK_MAX_SECONDS,
-  }, log);
-  const bus = new IncidentEventBus();
+  const cluster = new Cluster({ db, log, redisUrl: config.REDIS_URL, nodeTtlMs: config.LIVE_NODE_TTL_MS });
+  const sessions = new SessionService(db, tokens, { ttlMs: config.TOKEN_TTL_HOURS * 3_600_000, cacheMs: config.SESSION_CACHE_MS, ticketTtlMs: config.LIVE_TICKET_TTL_SECONDS * 1000 }, log, cluster);
+  const bus = new IncidentEventBus(cluster);
   bus.setMaxListeners(50);
   const incidents = new IncidentService(db, plans, bus);
-  const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents };
+  const metrics = new Metrics({ db: db.pool, nodesSeen: async () => (await cluster.nodes()).length, clusterStats: () => cluster.stats });
+  const context: ServerContext = { config, log, db, plans, tokens, sessions, bus, incidents, cluster, metrics };
+  try {
+    // Before any module: its messages must be heard from the first commit on.
+    await cluster.start();
+  } catch (err) {
+    await cluster.stop().catch(() => undefined);
+    await db.close();
+    throw err;
+  }
 
-  const modules: Module[] = [sessionsModule(context), liveModule(context), resourcesModule(context), roomsModule(context), warningsModule(context), fieldModule(context), drillsModule(context, drillSeeds), reviewModule(context, { drillSource: (incidentId) => drillReviewSection(db, incidentId) }), webModule(context)];
+  const modules: Module[] = modulesFor({ drillSeeds }).map((make) => make(context));
 
   const app = createHttpApp({
     log,
     trustProxy: config.TRUST_PROXY,
     publicUrl: config.PUBLIC_URL,
     tileUrl: config.MAP_TILE_URL,
-    routers: [
-      healthRoutes(db),
-      authRoutes(db, sessions, loginLimits),
-      idempotencyRoutes(db),
-      planRoutes(plans),
-      incidentRoutes(db, incidents),
-      resourceRoutes(db),
-      ...modules.flatMap((m) => m.routers ?? []),
-    ],
+    routers: modules.flatMap((m) => m.routers ?? []),
   });
   const server = http.createServer(app);
   for (const m of modules) m.attach?.(server);
@@ -124,17 +115,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const port = (server.address() as AddressInfo).port;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   const url = `http://${host}:${port}`;
-  log.info({ url, embeddedDatabase: db.embedded, plans: plans.size }, 'Yingji listening');
+  log.info({ url, embeddedDatabase: db.embedded, plans: plans.size, nodeId: cluster.nodeId, cluster: cluster.kind }, 'Yingji listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      for (const m of modules) m.drain?.();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const m of [...modules].reverse()) await m.stop?.();
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_TIMEOUT_MS);
       await stopped;
       clearTimeout(timer);
+      await cluster.stop();
       await db.close();
       log.info('Yingji stopped');
     })());

@@ -21,6 +21,10 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: postgresUrl.optional(),
+  /** Redis for the cluster seam, the Socket.IO adapter and cluster-wide limits; unset: PostgreSQL NOTIFY (or one node on PGlite). */
+  /** Bearer token for GET /metrics; unset: /metrics answers loopback peers only. */
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
   ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   // Fractional hours are fine (0.5 = 30 min); at least 5 seconds.

@@ -237,10 +237,7 @@ describe('live feed: joins racing commits', () => {
     let written = 1;
     const writer = (async () => {
       for (let i = 0; i < TOTAL; i++) {
-        await withTransaction(db.pool, async (tx, afterCommit) => {
-          const event = await appendEvent(tx, { incidentId: id, type: 'test.tick', actor: null, data: { i } });
-          afterCommit(() => bus.publish(event));
-        });
+        await withTransaction(db.pool, (tx) => bus.record(tx, { incidentId: id, type: 'test.tick', actor: null, data: { i } }));
         written++;
       }
     })();
@@ -298,12 +295,13 @@ describe('live feed: presence of other nodes', () => {
     // another node, as its rows look in PostgreSQL: alive, with one field user in the room
     const node = randomUUID();
     const remote = await t.user('field', { teamId: 'T-D03' });
-    await pool.query('INSERT INTO live_nodes (node_id) VALUES ($1)', [node]);
+    await pool.query('INSERT INTO cluster_nodes (node_id) VALUES ($1)', [node]);
     await pool.query(
       `INSERT INTO live_presence (node_id, socket_id, incident_id, user_id, username, role, team_id) VALUES ($1, 'remote-socket', $2, $3, $4, 'field', 'T-D03')`,
       [node, id, remote.userId, remote.username],
     );
-    await pool.query(`SELECT pg_notify('yingji_presence', $1::text || ':' || $2::text)`, [id, node]); // what that node would send (heard on real PostgreSQL only)
+    // what that node would send through the cluster seam (heard on real PostgreSQL only)
+    await pool.query(`SELECT pg_notify('yingji_cluster', $1)`, [JSON.stringify({ type: 'presence.changed', from: node, incidentId: id })]);
     const tab = await connected(t.admin.token!); // a local change refreshes the list on either database
     await join(tab, id);
     const names = () => watcher.presence.at(-1)?.members.map((m) => m.username) ?? [];
@@ -314,7 +312,7 @@ describe('live feed: presence of other nodes', () => {
     // the remote node falls silent: after the TTL this node sweeps it and tells its room
     await until(() => expect(names()).not.toContain(remote.username), NODE_TTL_MS * 5);
     expect(names()).toEqual(['admin']);
-    const rows = await pool.query('SELECT 1 FROM live_presence WHERE node_id = $1 UNION ALL SELECT 1 FROM live_nodes WHERE node_id = $1', [node]);
+    const rows = await pool.query('SELECT 1 FROM live_presence WHERE node_id = $1 UNION ALL SELECT 1 FROM cluster_nodes WHERE node_id = $1', [node]);
     expect(rows.rowCount).toBe(0);
   });
 });

@@ -62,6 +62,9 @@ async function freshLike(fx: IncidentFixture): Promise<string> {
 
 const CASES: Record<string, RouteCase> = {
   'GET /healthz': { action: 'public', call: () => ({ method: 'GET', path: '/healthz' }) },
+  'GET /readyz': { action: 'public', call: () => ({ method: 'GET', path: '/readyz' }) },
+  // Outside the role policy: loopback peers (or METRICS_TOKEN), see test/metrics.test.ts.
+  'GET /metrics': { action: 'public', call: () => ({ method: 'GET', path: '/metrics' }) },
   'POST /api/auth/login': { action: 'public', call: () => ({ method: 'POST', path: '/api/auth/login', body: { username: 'nobody', password: 'x' } }) },
   'GET /public/push/vapid-public-key': { action: 'public', call: () => ({ method: 'GET', path: '/public/push/vapid-public-key' }) },
   'POST /public/push/subscriptions': { action: 'public', call: () => ({ method: 'POST', path: '/public/push/subscriptions', body: {} }) },

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
-import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import type { AckSummary, WarningFields } from '../../shared/warnings.js';
 
@@ -74,7 +74,7 @@ export interface AckResult {
  * escalation steps withdrawn. A second answer is a no-op.
  */
 export async function acknowledge(db: Database, bus: IncidentEventBus, by: { token: string } | { phone: string }, via: AckVia): Promise<AckResult> {
-  return withTransaction(db.pool, async (tx, afterCommit) => {
+  return withTransaction(db.pool, async (tx) => {
     const { rows } = await tx.query<{ id: string; warning_id: string; incident_id: string; recipient_id: string; name: string | null; acked_at: Date }>(
       'token' in by
         ? `UPDATE warning_acks SET acked_at = clock_timestamp(), via = $2 WHERE token = $1 AND acked_at IS NULL RETURNING id::text, warning_id, incident_id, recipient_id, name, acked_at`
@@ -94,13 +94,12 @@ export async function acknowledge(db: Database, bus: IncidentEventBus, by: { tok
     }
     await tx.query(`UPDATE escalation_steps SET status = 'cancelled' WHERE subject = '${ACK_SUBJECT}' AND subject_id = $1 AND status = 'queued'`, [ack.id]);
     const at = ack.acked_at.toISOString();
-    const event = await appendEvent(tx, {
+    const event = await bus.record(tx, {
       incidentId: ack.incident_id,
       type: WARNING_EVENT_TYPES.ackReceived,
       actor: null,
       data: { warningId: ack.warning_id, recipientId: ack.recipient_id, name: ack.name, via, at },
     });
-    afterCommit(() => bus.publish(event));
     return { acknowledged: true, already: false, warningId: ack.warning_id, at };
   });
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import { withTransaction, type Database, type Queryable } from '../db/database.js';
-import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import type { Logger } from '../log.js';
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import type { WarningFields } from '../../shared/warnings.js';
@@ -309,14 +309,13 @@ export class EscalationScheduler {
       }
     }
     // Done and its event commit together; for the sink this is also the record of what was "sent".
-    await withTransaction(this.db.pool, async (tx, afterCommit) => {
+    await withTransaction(this.db.pool, async (tx) => {
       const { rowCount } = await tx.query(
         `UPDATE escalation_steps SET status = 'done', provider_id = $2, address = $3, body = $4, done_at = now(), last_error = NULL WHERE id = $1::bigint AND status = 'sending'`,
         [s.id, action.kind === 'board' ? 'board' : providerId, action.kind === 'board' ? null : action.to, action.body],
       );
       if (!rowCount) return; // reclaimed meanwhile (a stalled node): the other claim owns it now
-      const event = await appendEvent(tx, { incidentId: s.incident_id, type: action.event.type, actor: null, data: action.event.data });
-      afterCommit(() => this.bus.publish(event));
+      const event = await this.bus.record(tx, { incidentId: s.incident_id, type: action.event.type, actor: null, data: action.event.data });
     });
   }
 }

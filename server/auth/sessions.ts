@@ -1,8 +1,8 @@
 /**
  * Sessions (issue 10, H1): every token names a row of `sessions`, checked on every REST request,
  * Socket.IO connection and Yjs connection. What a check reads is cached for SESSION_CACHE_MS at
- * most; a revocation drops the cache entry on this node at once and, through NOTIFY on real
- * PostgreSQL, on every other node, and closes the open connections of the revoked sessions.
+ * most; a revocation drops the cache entry on this node at once and, through the cluster seam
+ * (`sessions.revoked`, sent at commit), on every other node, and closes the open connections of the revoked sessions.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
@@ -11,8 +11,8 @@ import type { Role } from '../../shared/roles.js';
 import type { Actor } from './policy.js';
 import { SessionConnections, type SessionConnection } from './session-connections.js';
 import type { TokenService } from './tokens.js';
+import { ClusterMessageType, type Cluster } from '../cluster/cluster.js';
 
-export const SESSIONS_CHANNEL = 'yingji_sessions';
 
 /** A session that stands: who, which session, until when (ms since epoch). */
 export interface AuthSession {
@@ -48,7 +48,11 @@ export class SessionService {
     private readonly tokens: TokenService,
     private readonly opts: { ttlMs: number; cacheMs: number; ticketTtlMs: number },
     private readonly log: Logger,
-  ) {}
+    private readonly cluster?: Cluster,
+  ) {
+    cluster?.on(ClusterMessageType.SessionsRevoked, (m) => void this.revoked(m.userId ? { userId: m.userId } : { sessionId: m.sessionId! }));
+    cluster?.onResync(() => void this.recheckAll());
+  }
 
   /** Opens a session for a user who just proved who they are; returns its token. */
   async create(user: { id: string; username: string; role: Role; teamId: string | null }, opts: { ttlMs?: number } = {}): Promise<{ token: string; expiresAt: string; sessionId: string }> {
@@ -102,7 +106,7 @@ export class SessionService {
 
   /**
    * Revokes a user's sessions (all, or all but `exceptSessionId`) in the caller's transaction; the
-   * other nodes are told when it commits (NOTIFY is transactional), this node through `afterCommit`.
+   * other nodes are told when it commits (through the cluster seam), this node through `afterCommit`.
    */
   async revokeUser(tx: Queryable, userId: string, reason: string, afterCommit: (cb: () => void) => void, exceptSessionId?: string): Promise<void> {
     await tx.query(
@@ -129,13 +133,6 @@ export class SessionService {
     await this.revoked({ sessionId });
   }
 
-  /** Another node revoked sessions (payload `u:<userId>` or `s:<sessionId>`). */
-  onNotification(payload: string): void {
-    const [kind, id] = [payload.slice(0, 2), payload.slice(2)];
-    if (kind === 'u:') void this.revoked({ userId: id });
-    else if (kind === 's:') void this.revoked({ sessionId: id });
-  }
-
   /** Re-checks every open connection against the database (after missed notifications, and periodically). */
   async recheckAll(): Promise<void> {
     this.cache.clear();
@@ -153,8 +150,10 @@ export class SessionService {
   }
 
   private async notify(db: Queryable, target: RevocationTarget): Promise<void> {
-    if (this.db.embedded) return; // one node: nobody else to tell
-    await db.query('SELECT pg_notify($1, $2)', [SESSIONS_CHANNEL, target.userId ? `u:${target.userId}` : `s:${target.sessionId}`]);
+    // Inside a transaction the notice goes out at commit; on the pool (logout) the row is already committed.
+    const inTx = db !== this.db.pool;
+    const body = target.userId ? { type: ClusterMessageType.SessionsRevoked, userId: target.userId } as const : { type: ClusterMessageType.SessionsRevoked, sessionId: target.sessionId } as const;
+    await this.cluster?.publish(body, inTx ? db : undefined);
   }
 
   private async revoked(target: RevocationTarget): Promise<void> {

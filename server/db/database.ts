@@ -96,16 +96,34 @@ export async function withTransaction<T>(
 ): Promise<T> {
   const client = await pool.connect();
   const callbacks: (() => void)[] = [];
+  const afterCommit = (cb: () => void) => void callbacks.push(cb);
+  openTransactions.set(client, afterCommit);
   try {
     await client.query('BEGIN');
-    const result = await fn(client, (cb) => callbacks.push(cb));
+    const result = await fn(client, afterCommit);
     await client.query('COMMIT');
+    openTransactions.delete(client);
     for (const cb of callbacks) cb();
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
+    openTransactions.delete(client);
     client.release();
   }
+}
+
+/** The after-commit registry of each client inside `withTransaction`. */
+const openTransactions = new WeakMap<object, (cb: () => void) => void>();
+
+/**
+ * The `afterCommit` of the transaction `tx` runs in, so code handed only `tx` (the timeline's
+ * `record`) can defer work to the commit. Throws when `tx` is not a `withTransaction` client:
+ * an event recorded outside a transaction would be published even if the change it records failed.
+ */
+export function afterCommitOf(tx: Queryable): (cb: () => void) => void {
+  const afterCommit = openTransactions.get(tx);
+  if (!afterCommit) throw new Error('record(tx, …) needs a client inside withTransaction');
+  return afterCommit;
 }

@@ -1,4 +1,4 @@
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import type { Scenario } from '../../shared/drill.js';
 import type { OrganisationSeed } from '../resources/seed-schema.js';
 import type { PlanLibrary } from '../plans/library.js';

@@ -7,7 +7,7 @@ import { authorize, can } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { UUID } from '../http/validate.js';
 import type { IncidentService } from '../incidents/incidents.js';
-import { appendEvent, eventActorOf, listEvents, type IncidentEventBus } from '../incidents/event-log.js';
+import { listEvents, type IncidentEventBus } from '../incidents/event-log.js';
 import type { ExerciseSinks } from '../warnings/exercise-sinks.js';
 import {
   DRILL_EVENT_TYPES,
@@ -298,10 +298,10 @@ export class DrillService {
   /** Starts a tabletop drill: activates its exercise incident through the normal activation path. */
   async start(actor: Actor, id: string): Promise<DrillView> {
     authorize(actor, 'drill.manage', undefined);
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const row = await this.lock(tx, actor, id);
       if (row.kind !== 'tabletop' || row.status !== 'ready') throw stateError(row, 'start', 'a ready tabletop drill');
-      await this.launch(tx, afterCommit, actor, row, false);
+      await this.launch(tx, actor, row, false);
       return this.view(tx, actor, (await this.row(tx, id))!);
     });
   }
@@ -341,21 +341,21 @@ export class DrillService {
   /** Releases one inject now (manual injects, or a timed one ahead of time). */
   async releaseNow(actor: Actor, id: string, injectId: string): Promise<DrillView> {
     authorize(actor, 'drill.manage', undefined);
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const row = await this.lock(tx, actor, id);
       if (row.status !== 'running' && row.status !== 'paused') throw stateError(row, 'release an inject of', 'a running or paused drill');
       const { rows } = await tx.query<InjectRow>('SELECT * FROM drill_injects WHERE drill_id = $1 AND inject_id = $2 FOR UPDATE', [id, injectId]);
       const inj = rows[0];
       if (!inj) throw new AppError('not_found', `drill ${id} has no inject ${injectId}`, { drillId: id, injectId });
       if (inj.released_at) throw new AppError('inject_already_released', `inject ${injectId} was released at ${inj.released_at.toISOString()}`, { drillId: id, injectId, releasedAt: inj.released_at.toISOString() });
-      await this.release(tx, afterCommit, row, inj, actor);
+      await this.release(tx, row, inj, actor);
       return this.view(tx, actor, (await this.row(tx, id))!);
     });
   }
 
   async observe(actor: Actor, id: string, input: { text: string; injectId?: string; rating?: number }): Promise<ObservationView> {
     authorize(actor, 'drill.observe', undefined);
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const row = await this.visibleRow(tx, actor, id, true);
       if (row.status === 'sealed' || row.status === 'ready') throw stateError(row, 'record observations on', 'a started drill');
       if (input.injectId && !row.scenario.injects.some((i) => i.id === input.injectId)) {
@@ -368,13 +368,12 @@ export class DrillService {
         [obsId, id, input.injectId ?? null, input.text, input.rating ?? null, actor.userId, byName],
       );
       if (row.incident_id) {
-        const event = await appendEvent(tx, {
+        const event = await this.bus.record(tx, {
           incidentId: row.incident_id,
           type: DRILL_EVENT_TYPES.observation,
-          actor: eventActorOf(actor),
+          actor,
           data: { drillId: id, observationId: obsId, injectId: input.injectId ?? null, text: input.text, rating: input.rating ?? null },
         });
-        afterCommit(() => this.bus.publish(event));
       }
       return { id: obsId, at: rows[0]!.at.toISOString(), injectId: input.injectId ?? null, text: input.text, rating: input.rating ?? null, by: byName };
     });
@@ -404,7 +403,7 @@ export class DrillService {
     for (let n = 0; n < limit; n++) {
       let claimed: string | undefined;
       try {
-        const done = await withTransaction(this.db.pool, async (tx, afterCommit) => {
+        const done = await withTransaction(this.db.pool, async (tx) => {
           const { rows } = await tx.query<DrillRow>(
             `SELECT * FROM drills WHERE status = 'sealed' AND fire_at <= now() ORDER BY fire_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
           );
@@ -412,7 +411,7 @@ export class DrillService {
           if (!row) return false;
           claimed = row.id;
           const actor = await this.creatorActor(tx, row.created_by);
-          await this.launch(tx, afterCommit, actor, row, true);
+          await this.launch(tx, actor, row, true);
           return true;
         });
         if (!done) break;
@@ -427,7 +426,7 @@ export class DrillService {
     for (let n = 0; n < limit; n++) {
       let claimed: [string, string] | undefined;
       try {
-        const outcome = await withTransaction(this.db.pool, async (tx, afterCommit) => {
+        const outcome = await withTransaction(this.db.pool, async (tx) => {
           // Lock order everywhere: the drill row, then its inject rows (pause, end and manual release
           // do the same). SKIP LOCKED: a drill another node is working on is left to that node.
           const { rows } = await tx.query<DrillRow & { claim_inject: string }>(
@@ -443,7 +442,7 @@ export class DrillService {
           const again = await tx.query<InjectRow>('SELECT * FROM drill_injects WHERE drill_id = $1 AND inject_id = $2 FOR UPDATE', [row.id, row.claim_inject]);
           const fresh = again.rows[0];
           if (!fresh || fresh.released_at || !fresh.due_at || fresh.due_at.getTime() > Date.now() + 5) return 'skipped';
-          await this.release(tx, afterCommit, row, fresh, null);
+          await this.release(tx, row, fresh, null);
           return 'released';
         });
         if (outcome === 'none') break;
@@ -464,9 +463,9 @@ export class DrillService {
   // ───────────── internals ─────────────
 
   /** Activates the exercise incident and starts the clock (tabletop start; no-script at its moment). */
-  private async launch(tx: Queryable, afterCommit: (cb: () => void) => void, actor: Actor, row: DrillRow, noScript: boolean): Promise<void> {
+  private async launch(tx: Queryable, actor: Actor, row: DrillRow, noScript: boolean): Promise<void> {
     const s = row.scenario;
-    const incident = await this.incidents.activateIn(tx, afterCommit, actor, {
+    const incident = await this.incidents.activateIn(tx, actor, {
       planId: s.planId,
       level: s.level,
       mode: 'exercise',
@@ -474,14 +473,13 @@ export class DrillService {
       ...(s.location ? { location: s.location } : {}),
     });
     await tx.query(`UPDATE drills SET status = 'running', incident_id = $2, started_at = now() WHERE id = $1`, [row.id, incident.id]);
-    const started = await appendEvent(tx, { incidentId: incident.id, type: DRILL_EVENT_TYPES.started, actor: eventActorOf(actor), data: { drillId: row.id, kind: row.kind, scenarioId: row.scenario_id, scenarioVersion: row.scenario_version } });
-    afterCommit(() => this.bus.publish(started));
+    const started = await this.bus.record(tx, { incidentId: incident.id, type: DRILL_EVENT_TYPES.started, actor, data: { drillId: row.id, kind: row.kind, scenarioId: row.scenario_id, scenarioVersion: row.scenario_version } });
     await this.schedule(tx, row.id);
     if (noScript) {
       // The first inject is the alarm that "arrives": released with the activation.
       const { rows } = await tx.query<InjectRow>('SELECT * FROM drill_injects WHERE drill_id = $1 ORDER BY ord LIMIT 1 FOR UPDATE', [row.id]);
       const updated = (await this.row(tx, row.id))!;
-      if (rows[0]) await this.release(tx, afterCommit, updated, rows[0], null);
+      if (rows[0]) await this.release(tx, updated, rows[0], null);
     }
   }
 
@@ -496,7 +494,7 @@ export class DrillService {
   }
 
   /** Releases one claimed inject: its event, its row, and for phone messages the exercise sink. */
-  private async release(tx: Queryable, afterCommit: (cb: () => void) => void, row: DrillRow, inj: InjectRow, actor: Actor | null): Promise<void> {
+  private async release(tx: Queryable, row: DrillRow, inj: InjectRow, actor: Actor | null): Promise<void> {
     const inject = row.scenario.injects.find((i) => i.id === inj.inject_id);
     if (!inject || !row.incident_id) throw new Error(`drill ${row.id}: inject ${inj.inject_id} has no script or incident`);
     let audience: ReleasedAudience = inject.audience;
@@ -520,7 +518,7 @@ export class DrillService {
       scheduledAt: inj.scheduled_for?.toISOString() ?? null,
       manual: actor !== null,
     };
-    const event = await appendEvent(tx, { incidentId: row.incident_id, type: DRILL_EVENT_TYPES.injectReleased, actor: actor ? eventActorOf(actor) : null, data: data as unknown as Record<string, unknown> });
+    const event = await this.bus.record(tx, { incidentId: row.incident_id, type: DRILL_EVENT_TYPES.injectReleased, actor, data: data as unknown as Record<string, unknown> });
     const claimed = await tx.query('UPDATE drill_injects SET released_at = $3, released_seq = $4, due_at = NULL WHERE drill_id = $1 AND inject_id = $2 AND released_at IS NULL', [row.id, inject.id, event.at, event.seq]);
     // Never twice: if the row was released meanwhile, the whole transaction (event included) rolls back.
     if (claimed.rowCount !== 1) throw new AppError('inject_already_released', `inject ${inject.id} was already released`, { drillId: row.id, injectId: inject.id });
@@ -534,7 +532,6 @@ export class DrillService {
         );
       }
     }
-    afterCommit(() => this.bus.publish(event));
   }
 
   private async control(
@@ -545,13 +542,12 @@ export class DrillService {
     change: (tx: Queryable, row: DrillRow) => Promise<{ type: string; data: Record<string, unknown> }>,
   ): Promise<DrillView> {
     authorize(actor, 'drill.manage', undefined);
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const row = await this.lock(tx, actor, id);
       if (!from.includes(row.status)) throw stateError(row, verb, `a ${from.join(' or ')} drill`);
       const { type, data } = await change(tx, row);
       if (row.incident_id) {
-        const event = await appendEvent(tx, { incidentId: row.incident_id, type, actor: eventActorOf(actor), data });
-        afterCommit(() => this.bus.publish(event));
+        const event = await this.bus.record(tx, { incidentId: row.incident_id, type, actor, data });
       }
       return this.view(tx, actor, (await this.row(tx, id))!);
     });

@@ -1,4 +1,4 @@
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import { FieldReportService } from './reports.js';
 import { fieldReportRoutes } from './routes.js';
 

@@ -3,7 +3,7 @@ import { withTransaction, type Database } from '../db/database.js';
 import type { Actor } from '../auth/policy.js';
 import { authorize } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
-import { appendEvent, eventActorOf, listEvents, type IncidentEventBus } from '../incidents/event-log.js';
+import { listEvents, type IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { recordTeamFix } from '../resources/team-position.js';
 import { FIELD_EVENT_TYPES } from '../../shared/events.js';
@@ -58,7 +58,7 @@ export class FieldReportService {
     authorize(actor, 'report.create', { incident: await this.incidents.get(actor, incidentId) });
     // Decoding and re-encoding happen before the transaction: no lock is held while libvips works.
     const photo = input.photo ? await cleanPhoto(input.photo) : null;
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const incident = await this.incidents.get(actor, incidentId, tx);
       authorize(actor, 'report.create', { incident });
       // The team's name goes into the log entry, so the timeline reads 排涝一队, not T-D07.
@@ -77,13 +77,12 @@ export class FieldReportService {
       if (actor.teamId && input.location) {
         await recordTeamFix(tx, actor.teamId, { lat: input.location.lat, lon: input.location.lon, accuracyM: input.location.accuracyM ?? 0, at: input.location.at ?? new Date().toISOString() });
       }
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId,
         type: FIELD_EVENT_TYPES.report,
-        actor: eventActorOf(actor),
+        actor,
         data: { reportId, teamId: actor.teamId, teamName: teams[0] ? { zh: teams[0].name_zh, en: teams[0].name_en } : null, role: actor.role, text: input.text, location, photo: photoView },
       });
-      afterCommit(() => this.bus.publish(event));
       return toView(event);
     });
   }

@@ -10,14 +10,18 @@ export const JSON_BODY_LIMIT = '1mb';
 /** Routes whose JSON bodies may be larger: a situation report carries a photo (≤ 5 MiB, base64). */
 export const LARGE_JSON_ROUTES: { method: string; path: RegExp; limit: string }[] = [{ method: 'POST', path: /^\/api\/incidents\/[^/]+\/reports\/?$/, limit: '8mb' }];
 
-/** Logs one line per request, without tokens. */
+const INCIDENT_PATH = /^\/api\/incidents\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[/?]|$)/i;
+
+/** Logs one line per request, without tokens; requests on one incident log through a child logger carrying its id. */
 function requestLog(log: Logger): RequestHandler {
   return (req, res, next) => {
     const start = process.hrtime.bigint();
+    const incidentId = INCIDENT_PATH.exec(req.originalUrl)?.[1]?.toLowerCase();
+    const reqLog = incidentId ? log.child({ incidentId }) : log;
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : 'debug';
-      log[level]({ method: req.method, url: redactUrl(req.originalUrl), status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+      reqLog[level]({ method: req.method, url: redactUrl(req.originalUrl), status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
     });
     next();
   };

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Queryable } from '../db/database.js';
+import { afterCommitOf, type Queryable } from '../db/database.js';
 import type { IncidentEvent } from '../../shared/events.js';
 import { canonicalJson } from './canonical-json.js';
 import { AppError } from '../http/errors.js';
+import { ClusterMessageType, type Cluster } from '../cluster/cluster.js';
 
 export interface EventActor {
   id: string;
@@ -23,9 +24,6 @@ function storedActor(a: EventActor | null): EventActor | null {
 export function eventActorOf(a: { userId: string; username: string; displayName?: string }): EventActor {
   return a.displayName ? { id: a.userId, name: a.username, displayName: a.displayName } : { id: a.userId, name: a.username };
 }
-
-/** PostgreSQL NOTIFY channel: `incidentId:seq` for each committed entry. */
-export const INCIDENT_EVENTS_CHANNEL = 'yingji_incident_events';
 
 /** The first link of an incident's chain. */
 export function genesisHash(incidentId: string): string {
@@ -73,7 +71,8 @@ function toEvent(row: EventRow): IncidentEvent {
 /**
  * Appends one event to an incident's log. Must run inside the caller's transaction, so the
  * event commits (or not) together with the change it records. Locks the incident row: appends
- * to one incident are serialised across every server node.
+ * to one incident are serialised across every server node. Low level: features call
+ * `bus.record(tx, event)`, which also publishes (this node) and announces (other nodes) on commit.
  */
 export async function appendEvent(
   tx: Queryable,
@@ -104,12 +103,7 @@ export async function appendEvent(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [event.incidentId, event.seq, event.type, event.at, event.actor?.id ?? null, event.actor?.name ?? null, JSON.stringify(event.data), event.prevHash, event.hash, event.actor?.displayName ?? null],
   );
-  // pg_notify is delivered at commit (never on rollback) to every node's live feed (server/live/cross-node.ts).
-  await tx.query(
-    `UPDATE incidents SET last_seq = $2, last_hash = $3 WHERE id = $1
-     RETURNING pg_notify('${INCIDENT_EVENTS_CHANNEL}', id::text || ':' || last_seq)`,
-    [event.incidentId, event.seq, event.hash],
-  );
+  await tx.query('UPDATE incidents SET last_seq = $2, last_hash = $3 WHERE id = $1', [event.incidentId, event.seq, event.hash]);
   return event;
 }
 
@@ -124,8 +118,6 @@ export interface EventInput {
  * Appends several events (to one or more incidents) in three statements instead of three per
  * event: for callers that commit many changes in one transaction (batched allocations). Same
  * guarantees as appendEvent; incidents are locked in id order so concurrent batches never deadlock.
- * Other nodes are notified once per incident with its newest seq; the live feed fills the rest
- * from the log.
  */
 export async function appendEvents(tx: Queryable, inputs: EventInput[]): Promise<IncidentEvent[]> {
   if (inputs.length <= 1) return inputs.length === 0 ? [] : [await appendEvent(tx, inputs[0]!)];
@@ -172,8 +164,7 @@ export async function appendEvents(tx: Queryable, inputs: EventInput[]): Promise
   const newHeads = [...heads.entries()];
   await tx.query(
     `UPDATE incidents SET last_seq = v.seq, last_hash = v.hash
-     FROM unnest($1::uuid[], $2::int[], $3::text[]) AS v(id, seq, hash) WHERE incidents.id = v.id
-     RETURNING pg_notify('${INCIDENT_EVENTS_CHANNEL}', incidents.id::text || ':' || incidents.last_seq)`,
+     FROM unnest($1::uuid[], $2::int[], $3::text[]) AS v(id, seq, hash) WHERE incidents.id = v.id`,
     [newHeads.map(([id]) => id), newHeads.map(([, h]) => h.seq), newHeads.map(([, h]) => h.hash)],
   );
   return events;
@@ -237,6 +228,21 @@ export async function verifyChain(db: Queryable, incidentId: string): Promise<Ch
   return { ok: true, checked, lastSeq: incident.last_seq };
 }
 
+/** Who did it, as the services know the signed-in actor; `record` maps it through `eventActorOf`. */
+export interface ActorSource {
+  userId: string;
+  username: string;
+  displayName?: string;
+}
+
+/** One entry for `record`: the actor is the signed-in actor (or null for the system). */
+export interface RecordInput {
+  incidentId: string;
+  type: string;
+  actor: ActorSource | null;
+  data: Record<string, unknown>;
+}
+
 /**
  * Verifies events already read (seq 1…n, in order) against a head read before them — for callers
  * that need the events anyway (the after-action review): one read of the log instead of two, and
@@ -261,12 +267,50 @@ export function verifyEvents(incidentId: string, events: IncidentEvent[], head: 
 }
 
 /**
- * Committed events, in order, for in-process subscribers (the live feed, reactions of other
- * modules). Other nodes learn of them through the NOTIFY above; the log in PostgreSQL stays the
- * truth that late or reconnecting clients read from.
+ * The timeline. `record(tx, event)` is the one call that writes it: appends the hash-chained
+ * entry inside the caller's transaction and publishes it to this node's subscribers (the live
+ * feed, other modules' reactions) once that transaction commits — never on rollback. Other nodes
+ * learn of committed entries through the cluster seam; the log in PostgreSQL stays the truth that
+ * late or reconnecting clients read from.
  */
 export class IncidentEventBus extends EventEmitter<{ event: [IncidentEvent] }> {
+  /** @param cluster announces committed entries to the other nodes (none: this node only). */
+  constructor(private readonly cluster?: Cluster) {
+    super();
+  }
+
+  /** Appends one entry in `tx` (a `withTransaction` client) and publishes it after commit. */
+  async record(tx: Queryable, input: RecordInput): Promise<IncidentEvent> {
+    const afterCommit = afterCommitOf(tx);
+    const event = await appendEvent(tx, toEventInput(input));
+    await this.announce(tx, [event]);
+    afterCommit(() => this.publish(event));
+    return event;
+  }
+
+  /** Several entries (one or more incidents) in three statements; published in order after commit. */
+  async recordAll(tx: Queryable, inputs: RecordInput[]): Promise<IncidentEvent[]> {
+    const afterCommit = afterCommitOf(tx);
+    const events = await appendEvents(tx, inputs.map(toEventInput));
+    await this.announce(tx, events);
+    afterCommit(() => events.forEach((e) => this.publish(e)));
+    return events;
+  }
+
+  /** Other nodes are told each incident's newest seq once; their live feeds fill the rest from the log. */
+  private async announce(tx: Queryable, events: IncidentEvent[]): Promise<void> {
+    if (!this.cluster?.multiNode) return;
+    const heads = new Map<string, number>();
+    for (const e of events) heads.set(e.incidentId, Math.max(heads.get(e.incidentId) ?? 0, e.seq));
+    for (const [incidentId, seq] of heads) await this.cluster.publish({ type: ClusterMessageType.IncidentEvent, incidentId, seq }, tx);
+  }
+
+  /** Hands a committed entry to this node's subscribers. Only `record` and the cross-node relay call it. */
   publish(event: IncidentEvent): void {
     this.emit('event', event);
   }
+}
+
+function toEventInput(input: RecordInput): EventInput {
+  return { incidentId: input.incidentId, type: input.type, actor: input.actor ? eventActorOf(input.actor) : null, data: input.data };
 }

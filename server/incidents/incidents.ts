@@ -11,7 +11,7 @@ import { RESPONSE_LEVEL_LABELS, levelSeverity, type IncidentMode, type ResponseL
 import type { Area, Plan } from '../../shared/plan.js';
 import { EVENT_TYPES } from '../../shared/events.js';
 import type { IncidentView } from '../../shared/incidents.js';
-import { appendEvent, eventActorOf, genesisHash, type IncidentEventBus } from './event-log.js';
+import { genesisHash, type IncidentEventBus } from './event-log.js';
 
 interface IncidentRow {
   id: string;
@@ -69,7 +69,6 @@ export function publicView(record: IncidentRecord): IncidentView {
 /** Names only the id the caller gave: an invisible incident is reported exactly like a missing one. */
 export const incidentNotFound = (id: string) => new AppError('not_found', `incident ${id} not found`, { incidentId: id });
 
-const actorRef = eventActorOf;
 
 export interface ActivateInput {
   planId: string;
@@ -99,14 +98,14 @@ export class IncidentService {
     if (!plan.levels[input.level]) {
       throw new AppError('level_not_in_plan', `plan ${plan.id} defines no level ${input.level}`, { planId: plan.id, level: input.level });
     }
-    return withTransaction(this.db.pool, (tx, afterCommit) => this.activateIn(tx, afterCommit, actor, input));
+    return withTransaction(this.db.pool, (tx) => this.activateIn(tx, actor, input));
   }
 
   /**
    * The same activation inside the caller's transaction (a drill starting its exercise incident
    * commits the incident, its first event and the drill's own rows together).
    */
-  async activateIn(tx: Queryable, afterCommit: (cb: () => void) => void, actor: Actor, input: ActivateInput): Promise<IncidentRecord> {
+  async activateIn(tx: Queryable, actor: Actor, input: ActivateInput): Promise<IncidentRecord> {
     authorize(actor, 'incident.activate', { incident: { mode: input.mode, status: 'active' } });
     const plan = this.plans.get(input.planId);
     if (!plan) throw new AppError('unknown_plan', `no plan with id ${input.planId}`, { planId: input.planId, known: this.plans.list().map((p) => p.id) });
@@ -122,19 +121,18 @@ export class IncidentService {
          VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11, $12, $13)`,
         [id, plan.id, `${plan.version}#${planDigest(plan)}`, JSON.stringify(plan), title, input.mode, input.level, input.location?.lat ?? null, input.location?.lon ?? null, input.area ? JSON.stringify(input.area) : null, now, actor.userId, genesisHash(id)],
       );
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId: id,
         type: EVENT_TYPES.incidentActivated,
-        actor: actorRef(actor),
+        actor,
         data: { planId: plan.id, planVersion: plan.version, level: input.level, mode: input.mode, title, location: input.location ?? null, area: input.area ?? null },
       });
-      afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, id);
     }
   }
 
   async changeLevel(actor: Actor, id: string, level: ResponseLevel, reason?: string): Promise<IncidentRecord> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const current = await this.lockForChange(tx, actor, id);
       if (!current.plan.levels[level]) {
         throw new AppError('level_not_in_plan', `plan ${current.planId} defines no level ${level}`, { level, levels: current.levels });
@@ -144,28 +142,26 @@ export class IncidentService {
       // A title someone typed stays; the generated one names the level, so it follows it.
       const title = current.title === defaultTitle(current.plan, current.level) ? defaultTitle(current.plan, level) : current.title;
       await tx.query('UPDATE incidents SET level = $2, title = $3 WHERE id = $1', [id, level, title]);
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId: id,
         type: EVENT_TYPES.incidentLevelChanged,
-        actor: actorRef(actor),
+        actor,
         data: { from: current.level, to: level, direction, reason: reason ?? null, ...(title !== current.title ? { title } : {}) },
       });
-      afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, id);
     });
   }
 
   async close(actor: Actor, id: string, summary?: string): Promise<IncidentRecord> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const current = await this.lockForChange(tx, actor, id);
       await tx.query(`UPDATE incidents SET status = 'closed', closed_at = now(), closed_by = $2 WHERE id = $1`, [id, actor.userId]);
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId: id,
         type: EVENT_TYPES.incidentClosed,
-        actor: actorRef(actor),
+        actor,
         data: { level: current.level, summary: summary ?? null },
       });
-      afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, id);
     });
   }

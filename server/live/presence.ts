@@ -3,9 +3,6 @@ import type { Logger } from '../log.js';
 import type { Actor } from '../auth/policy.js';
 import type { PresenceMember } from '../../shared/live.js';
 
-/** NOTIFY channel: `incidentId:nodeId` whenever a node changes the incident's presence rows. */
-export const PRESENCE_CHANNEL = 'yingji_presence';
-
 interface MemberRow {
   user_id: string;
   username: string;
@@ -18,72 +15,63 @@ interface MemberRow {
 
 /**
  * Presence rows in PostgreSQL (migration 040), shared by every node: one row per socket and
- * incident, written by the node holding the socket. Each change notifies the other nodes. A node
- * heartbeats its live_nodes row; readers ignore rows of nodes not seen within the TTL and any node
- * sweeps them, so a killed node's people vanish after at most the TTL.
+ * incident, written by the node holding the socket. Each change is announced to the other nodes
+ * (`changed`: the cluster seam's `presence.changed`). Nodes heartbeat their `cluster_nodes` row (the
+ * cluster seam); readers ignore rows of nodes not seen within the TTL and any node sweeps them, so
+ * a killed node's people vanish after at most the TTL.
  */
 export class PresenceStore {
   constructor(
     private readonly db: Queryable,
     readonly nodeId: string,
     private readonly ttlMs: number,
+    private readonly changed: (incidentId: string) => void = () => undefined,
   ) {}
-
-  /** Marks this node alive; true when its row had to be created (first beat, or it was swept as dead). */
-  async heartbeat(): Promise<boolean> {
-    const { rows } = await this.db.query<{ created: boolean }>(
-      `INSERT INTO live_nodes (node_id) VALUES ($1)
-       ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
-       RETURNING (xmax = 0) AS created`,
-      [this.nodeId],
-    );
-    return rows[0]!.created;
-  }
 
   /** Deletes the rows of nodes not seen within the TTL; returns the incidents whose member list changed. */
   async sweepDeadNodes(): Promise<string[]> {
     const { rows } = await this.db.query<{ incident_id: string }>(
       `WITH gone AS (
          DELETE FROM live_presence p
-         WHERE NOT EXISTS (SELECT 1 FROM live_nodes n WHERE n.node_id = p.node_id AND n.seen_at >= now() - make_interval(secs => $1))
+         WHERE NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.node_id = p.node_id AND n.seen_at >= now() - make_interval(secs => $1))
          RETURNING incident_id
-       ), changed AS (SELECT DISTINCT incident_id FROM gone)
-       SELECT incident_id, pg_notify('${PRESENCE_CHANNEL}', incident_id::text || ':' || $2) FROM changed`,
-      [this.ttlMs / 1000, this.nodeId],
+       )
+       SELECT DISTINCT incident_id FROM gone`,
+      [this.ttlMs / 1000],
     );
-    await this.db.query('DELETE FROM live_nodes WHERE seen_at < now() - make_interval(secs => $1)', [this.ttlMs / 1000]);
-    return rows.map((r) => r.incident_id);
+    return this.announce(rows);
   }
 
   async add(incidentId: string, socketId: string, actor: Actor): Promise<void> {
-    await this.db.query(
-      `WITH changed AS (
-         INSERT INTO live_presence (node_id, socket_id, incident_id, user_id, username, role, team_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING incident_id
-       )
-       SELECT pg_notify('${PRESENCE_CHANNEL}', incident_id::text || ':' || $1) FROM changed`,
+    const { rows } = await this.db.query<{ incident_id: string }>(
+      `INSERT INTO live_presence (node_id, socket_id, incident_id, user_id, username, role, team_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING incident_id`,
       [this.nodeId, socketId, incidentId, actor.userId, actor.username, actor.role, actor.teamId],
     );
+    this.announce(rows);
   }
 
   async remove(incidentId: string, socketId: string): Promise<void> {
-    await this.db.query(
-      `WITH changed AS (
-         DELETE FROM live_presence WHERE node_id = $1 AND socket_id = $2 AND incident_id = $3 RETURNING incident_id
-       )
-       SELECT pg_notify('${PRESENCE_CHANNEL}', incident_id::text || ':' || $1) FROM changed`,
+    const { rows } = await this.db.query<{ incident_id: string }>(
+      'DELETE FROM live_presence WHERE node_id = $1 AND socket_id = $2 AND incident_id = $3 RETURNING incident_id',
       [this.nodeId, socketId, incidentId],
     );
+    this.announce(rows);
   }
 
   /** On shutdown: this node's people leave every room at once. */
   async removeNode(): Promise<void> {
-    await this.db.query(
-      `WITH gone AS (DELETE FROM live_presence WHERE node_id = $1 RETURNING incident_id),
-            node AS (DELETE FROM live_nodes WHERE node_id = $1)
-       SELECT pg_notify('${PRESENCE_CHANNEL}', incident_id::text || ':' || $1) FROM (SELECT DISTINCT incident_id FROM gone) changed`,
+    const { rows } = await this.db.query<{ incident_id: string }>(
+      'WITH gone AS (DELETE FROM live_presence WHERE node_id = $1 RETURNING incident_id) SELECT DISTINCT incident_id FROM gone',
       [this.nodeId],
     );
+    this.announce(rows);
+  }
+
+  private announce(rows: { incident_id: string }[]): string[] {
+    const ids = rows.map((r) => r.incident_id);
+    for (const id of ids) this.changed(id);
+    return ids;
   }
 
   /** Everyone in the incident's room on any live node; one entry per user. */
@@ -92,7 +80,7 @@ export class PresenceStore {
       `SELECT p.user_id, min(p.username) AS username, min(u.display_name) AS display_name, min(p.role) AS role, min(p.team_id) AS team_id,
               min(p.since) AS since, count(*)::int AS connections
        FROM live_presence p
-       JOIN live_nodes n ON n.node_id = p.node_id AND n.seen_at >= now() - make_interval(secs => $2)
+       JOIN cluster_nodes n ON n.node_id = p.node_id AND n.seen_at >= now() - make_interval(secs => $2)
        LEFT JOIN users u ON u.id = p.user_id
        WHERE p.incident_id = $1
        GROUP BY p.user_id

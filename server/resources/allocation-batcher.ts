@@ -3,10 +3,10 @@ import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
 import type { Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
-import { appendEvents, type EventInput, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus, RecordInput } from '../incidents/event-log.js';
 import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 import type { AllocationView } from '../../shared/resources.js';
-import { eventActor, requireResourceChange } from './incident-access.js';
+import { requireResourceChange } from './incident-access.js';
 import { UUID } from '../http/validate.js';
 import { q3, requireWholeIfCountable } from './quantities.js';
 
@@ -59,6 +59,9 @@ export class AllocationBatcher {
     private readonly allocationView: (row: Record<string, any>) => AllocationView,
   ) {}
 
+  /** Called after each batch (metrics): how many requests it decided and how long it took. */
+  onBatch: ((size: number, ms: number) => void) | null = null;
+
   allocate(request: AllocationRequest): Promise<AllocationView> {
     return new Promise<AllocationView>((resolve, reject) => {
       this.queue.push({ ...request, resolve, reject });
@@ -72,7 +75,9 @@ export class AllocationBatcher {
     // One turn of the event loop lets requests that arrived together join the batch.
     setImmediate(() => {
       const batch = this.queue.splice(0, MAX_BATCH);
+      const started = performance.now();
       this.commit(batch)
+        .then(() => this.onBatch?.(batch.length, performance.now() - started))
         .catch((err: unknown) => batch.forEach((p) => p.reject(err)))
         .finally(() => {
           this.flushing = false;
@@ -90,7 +95,7 @@ export class AllocationBatcher {
     }
     const live = () => batch.filter((p) => !outcomes.has(p));
 
-    const granted = await withTransaction(this.db.pool, async (tx, afterCommit) => {
+    const granted = await withTransaction(this.db.pool, async (tx) => {
       const lines = await lockStockLines(tx, live().map((p) => p.stockLineId));
       const incidents = await lockIncidents(tx, live().map((p) => p.incidentId));
       const grants: Grant[] = [];
@@ -124,12 +129,12 @@ export class AllocationBatcher {
         [touched.map((l) => l.id), touched.map((l) => l.quantity)],
       );
       // Events before the allocation rows (see lock order in docs/ARCHITECTURE.md).
-      const events = await appendEvents(
+      const events = await this.bus.recordAll(
         tx,
-        grants.map<EventInput>((g) => ({
+        grants.map<RecordInput>((g) => ({
           incidentId: g.request.incidentId,
           type: RESOURCE_EVENT_TYPES.allocationCreated,
-          actor: eventActor(g.request.actor),
+          actor: g.request.actor,
           data: { allocationId: g.id, stockLineId: g.line.id, warehouseId: g.line.warehouse_id, item: g.line.item, quantity: g.request.quantity, unit: g.line.unit, remaining: g.remaining },
         })),
       );
@@ -151,7 +156,6 @@ export class AllocationBatcher {
         ],
       );
       const byId = new Map(rows.map((r) => [r.id as string, r]));
-      afterCommit(() => events.forEach((e) => this.bus.publish(e)));
       return grants.map((g) => ({ request: g.request, view: this.allocationView({ ...byId.get(g.id), warehouse_id: g.line.warehouse_id }) }));
     });
     // Answers only once the transaction has committed.

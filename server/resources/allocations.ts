@@ -2,11 +2,10 @@ import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
 import { authorize, type Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
-import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
 import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 import type { AllocationStatus, AllocationView } from '../../shared/resources.js';
-import { eventActor } from './incident-access.js';
 import { UUID } from '../http/validate.js';
 import { q3, requireWholeIfCountable } from './quantities.js';
 import { AllocationBatcher } from './allocation-batcher.js';
@@ -45,7 +44,7 @@ const SELECT_ALLOCATION = `SELECT a.*, s.warehouse_id FROM allocations a JOIN st
  * only move the allocation along.
  */
 export class AllocationService {
-  private readonly batcher: AllocationBatcher;
+  readonly batcher: AllocationBatcher;
 
   constructor(
     private readonly db: Database,
@@ -70,26 +69,25 @@ export class AllocationService {
 
   /** Cancelling a reservation puts all of it back; once issued, goods come back by return instead. */
   async cancel(actor: Actor, id: string, reason?: string): Promise<AllocationView> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const { row, incident } = await this.lockForChange(tx, actor, id, 'allocation.settle');
       this.requireStatus(row, ['reserved'], 'cancelled');
       const back = q3(row.quantity - row.returned_quantity);
       const { rows } = await tx.query<{ quantity: number }>('UPDATE stock_lines SET quantity = quantity + $2 WHERE id = $1 RETURNING quantity', [row.stock_line_id, back]);
       await tx.query(`UPDATE allocations SET status = 'cancelled', closed_at = now() WHERE id = $1`, [id]);
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId: incident.id,
         type: RESOURCE_EVENT_TYPES.allocationCancelled,
-        actor: eventActor(actor),
+        actor,
         data: { allocationId: id, stockLineId: row.stock_line_id, item: row.item, quantity: back, unit: row.unit, remaining: rows[0]!.quantity, reason: reason ?? null },
       });
-      afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, id);
     });
   }
 
   /** 入库: some or all of what is still out comes back onto its stock line. */
   async return(actor: Actor, id: string, quantity?: number): Promise<AllocationView> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const { row, incident } = await this.lockForChange(tx, actor, id, 'allocation.settle');
       this.requireStatus(row, ['reserved', 'issued', 'delivered'], 'returned');
       const outstanding = q3(row.quantity - row.returned_quantity);
@@ -105,13 +103,12 @@ export class AllocationService {
         `UPDATE allocations SET returned_quantity = $2, status = $3, closed_at = CASE WHEN $3 = 'returned' THEN now() ELSE closed_at END WHERE id = $1`,
         [id, returned, status],
       );
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId: incident.id,
         type: RESOURCE_EVENT_TYPES.allocationReturned,
-        actor: eventActor(actor),
+        actor,
         data: { allocationId: id, stockLineId: row.stock_line_id, item: row.item, quantity: back, unit: row.unit, returnedTotal: returned, outstanding: q3(row.quantity - returned), remaining: rows[0]!.quantity },
       });
-      afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, id);
     });
   }
@@ -131,17 +128,16 @@ export class AllocationService {
   }
 
   private async move(actor: Actor, id: string, from: AllocationStatus[], to: AllocationStatus, type: string, column: string): Promise<AllocationView> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const { row, incident } = await this.lockForChange(tx, actor, id, 'allocation.advance');
       this.requireStatus(row, from, to);
       await tx.query(`UPDATE allocations SET status = $2, ${column} = now() WHERE id = $1`, [id, to]);
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId: incident.id,
         type,
-        actor: eventActor(actor),
+        actor,
         data: { allocationId: id, stockLineId: row.stock_line_id, item: row.item, quantity: row.quantity, unit: row.unit },
       });
-      afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, id);
     });
   }

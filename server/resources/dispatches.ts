@@ -3,7 +3,7 @@ import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
 import { authorize, can, type Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
-import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 import {
@@ -13,7 +13,7 @@ import {
   type DispatchView,
   type TeamStatus,
 } from '../../shared/resources.js';
-import { eventActor, incidentForResourceChange, isUniqueViolation } from './incident-access.js';
+import { incidentForResourceChange, isUniqueViolation } from './incident-access.js';
 import { UUID } from '../http/validate.js';
 import { districtCentre } from './district.js';
 import { cancelDispatchSteps, scheduleDispatchSteps, type DispatchEscalation } from '../acknowledgements/dispatch-steps.js';
@@ -94,7 +94,7 @@ export class DispatchService {
   ) {}
 
   async create(actor: Actor, incidentId: string, input: DispatchInput): Promise<DispatchView> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const incident = await incidentForResourceChange(tx, actor, 'dispatch.create', incidentId);
       const { rows: teams } = await tx.query('SELECT * FROM teams WHERE id = $1 FOR UPDATE', [input.teamId]);
       const team = teams[0];
@@ -108,12 +108,12 @@ export class DispatchService {
       const id = randomUUID();
       const teamName = { zh: team.name_zh as string, en: team.name_en as string };
       const orderLocation = { lat: location.lat, lon: location.lon, address: location.address ?? null };
-      // The event first: appendEvent locks the incident row FOR UPDATE; inserting the dispatch before it would take a
+      // The event first: recording it locks the incident row FOR UPDATE; inserting the dispatch before it would take a
       // FOR KEY SHARE (foreign key) lock on that row, and two dispatches to one incident would deadlock.
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId: incident.id,
         type: RESOURCE_EVENT_TYPES.dispatchCreated,
-        actor: eventActor(actor),
+        actor,
         data: { dispatchId: id, teamId: input.teamId, teamName, task, location: orderLocation, contact, teamStatusBefore: team.status },
       });
       try {
@@ -131,14 +131,13 @@ export class DispatchService {
       await tx.query(`UPDATE teams SET status = 'dispatched', status_since = now(), current_dispatch_id = $2 WHERE id = $1`, [input.teamId, id]);
       if (this.escalation) await scheduleDispatchSteps(tx, { incidentId: incident.id, dispatchId: id, exercise: incident.mode === 'exercise', at: new Date(), policy: this.escalation });
       const dispatch = await this.mustGet(tx, id);
-      afterCommit(() => this.bus.publish(event));
       return dispatch;
     });
   }
 
   async changeStatus(actor: Actor, dispatchId: string, to: DispatchStatus, note?: string, position?: FixInput): Promise<DispatchView> {
     if (!UUID.test(dispatchId)) throw dispatchNotFound(dispatchId);
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const { rows } = await tx.query('SELECT * FROM dispatches WHERE id = $1 FOR UPDATE', [dispatchId]);
       const row = rows[0];
       const incident = row ? await this.incidents.find(tx, row.incident_id) : undefined;
@@ -159,13 +158,12 @@ export class DispatchService {
       const teamStatus = teamFollows ? TEAM_STATUS_AFTER[to] : (teams[0]?.status as TeamStatus);
       if (teamFollows) await tx.query('UPDATE teams SET status = $2, status_since = now() WHERE id = $1', [row.team_id, teamStatus]);
       const fix = position ? await recordTeamFix(tx, row.team_id, position) : null;
-      const event = await appendEvent(tx, {
+      const event = await this.bus.record(tx, {
         incidentId: incident.id,
         type: RESOURCE_EVENT_TYPES.dispatchStatusChanged,
-        actor: eventActor(actor),
+        actor,
         data: { dispatchId, teamId: row.team_id, teamName: teams[0] ? { zh: teams[0].name_zh, en: teams[0].name_en } : null, from, to, teamStatus, note: note ?? null, byRole: actor.role, ...(position ? { position: { ...position, latest: fix !== null } } : {}) },
       });
-      afterCommit(() => this.bus.publish(event));
       return this.mustGet(tx, dispatchId);
     });
   }

@@ -1,11 +1,8 @@
 import type { Queryable } from '../db/database.js';
 import { authorize, type Actor } from '../auth/policy.js';
-import { eventActorOf } from '../incidents/event-log.js';
 import { incidentNotFound } from '../incidents/incidents.js';
 import type { IncidentMode } from '../../shared/labels.js';
 import { UUID } from '../http/validate.js';
-
-export const eventActor = eventActorOf;
 
 export interface IncidentHead {
   id: string;

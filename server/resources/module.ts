@@ -1,12 +1,13 @@
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import { AllocationService } from './allocations.js';
 import { allocationRoutes } from './allocation-routes.js';
 import { DispatchService } from './dispatches.js';
 import { dispatchRoutes } from './dispatch-routes.js';
 import { StockWatch } from './stock-watch.js';
 import { stockRoutes } from './stock-routes.js';
+import { resourceRoutes } from './routes.js';
 
-/** Teams, dispatch orders, material allocation and the stock watch (the organisation reads stay in routes.ts). */
+/** The organisation (reads, CSV), teams, dispatch orders, material allocation and the stock watch. */
 export function resourcesModule(ctx: ServerContext): Module {
   const dispatches = new DispatchService(ctx.db, ctx.incidents, ctx.bus, {
     ackMinutes: ctx.config.DISPATCH_ACK_MINUTES,
@@ -14,6 +15,10 @@ export function resourcesModule(ctx: ServerContext): Module {
     boardAfterMinutes: ctx.config.DISPATCH_BOARD_AFTER_MINUTES,
   });
   const allocations = new AllocationService(ctx.db, ctx.incidents, ctx.bus);
+  allocations.batcher.onBatch = (size, ms) => {
+    ctx.metrics.allocationBatchSize.observe(size);
+    ctx.metrics.allocationBatchSeconds.observe(ms / 1000);
+  };
   const watch = new StockWatch(ctx.db, ctx.bus, ctx.log, {
     schedule: ctx.config.STOCK_WATCH_CRON,
     expiryWarningDays: ctx.config.STOCK_EXPIRY_WARNING_DAYS,
@@ -21,7 +26,7 @@ export function resourcesModule(ctx: ServerContext): Module {
   });
   return {
     name: 'resources',
-    routers: [dispatchRoutes(ctx.db, ctx.incidents, dispatches), allocationRoutes(ctx.incidents, allocations), stockRoutes(ctx.db, watch)],
+    routers: [resourceRoutes(ctx.db), dispatchRoutes(ctx.db, ctx.incidents, dispatches), allocationRoutes(ctx.incidents, allocations), stockRoutes(ctx.db, watch)],
     start: () => watch.start(),
     stop: () => watch.stop(),
   };

@@ -2,7 +2,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Database } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
 import type { Logger } from '../log.js';
-import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentEvent } from '../../shared/events.js';
 import { RESOURCE_EVENT_TYPES } from '../../shared/events.js';
 import { MATERIAL_ITEMS, type MaterialItemCode } from '../../shared/catalogue.js';
@@ -101,7 +101,7 @@ export class StockWatch {
   async run(): Promise<StockWatchRun> {
     const today = isoDay(this.opts.timeZone);
     const horizon = isoDay(this.opts.timeZone, this.opts.expiryWarningDays);
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const { rows: lock } = await tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [STOCK_WATCH_LOCK_KEY]);
       if (!lock[0]?.locked) return { ran: false, raised: [], cleared: 0 };
       const cleared = await tx.query(
@@ -129,7 +129,7 @@ export class StockWatch {
       const events: IncidentEvent[] = [];
       for (const incident of active) {
         events.push(
-          await appendEvent(tx, {
+          await this.bus.record(tx, {
             incidentId: incident.id,
             type: RESOURCE_EVENT_TYPES.stockAlert,
             actor: null,
@@ -137,7 +137,6 @@ export class StockWatch {
           }),
         );
       }
-      afterCommit(() => events.forEach((e) => this.bus.publish(e)));
       return { ran: true, raised, cleared: cleared.rowCount ?? 0 };
     });
   }

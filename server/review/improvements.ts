@@ -10,7 +10,7 @@ import type { Actor } from '../auth/policy.js';
 import { authorize, can } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
 import { UUID } from '../http/validate.js';
-import { appendEvent, eventActorOf, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentService } from '../incidents/incidents.js';
 import { effectiveChecklist } from '../../shared/plan.js';
 import { RESPONSE_LEVELS } from '../../shared/labels.js';
@@ -67,7 +67,7 @@ export class ImprovementService {
   ) {}
 
   async create(actor: Actor, incidentId: string, input: ImprovementInput): Promise<ReviewImprovement> {
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const incident = await this.incidents.get(actor, incidentId, tx);
       authorize(actor, 'improvement.manage', { incident });
       const plan = incident.plan;
@@ -79,35 +79,34 @@ export class ImprovementService {
         if (!known) throw new AppError('validation_failed', `invalid body: planItemId: not an item of plan ${plan.id}`, { issues: [{ path: 'planItemId', message: `not a checklist item of plan ${plan.id}`, code: 'custom' }] });
       }
       const id = randomUUID();
-      // The event first: appendEvent locks the incident row (see the lock order in docs/ARCHITECTURE.md).
-      const event = await appendEvent(tx, {
+      // The event first: recording it locks the incident row (see the lock order in docs/ARCHITECTURE.md).
+      const event = await this.bus.record(tx, {
         incidentId: incident.id,
         type: IMPROVEMENT_EVENT_TYPES.created,
-        actor: eventActorOf(actor),
+        actor,
         data: { improvementId: id, planId: plan.id, planItemId: input.planItemId ?? null, problem: input.problem, unit: input.unit, dueDate: input.dueDate },
       });
       await tx.query(
         `INSERT INTO improvement_items (id, incident_id, plan_id, plan_item_id, problem, unit, due_date, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [id, incident.id, plan.id, input.planItemId ?? null, input.problem, input.unit, input.dueDate, actor.userId],
       );
-      afterCommit(() => this.bus.publish(event));
       return (await this.find(tx, id))!;
     });
   }
 
   async changeStatus(actor: Actor, id: string, to: ImprovementStatus, evidence?: string): Promise<ReviewImprovement> {
     if (!UUID.test(id)) throw improvementNotFound(id);
-    return withTransaction(this.db.pool, async (tx, afterCommit) => {
+    return withTransaction(this.db.pool, async (tx) => {
       const current = await this.find(tx, id);
       if (!current) throw improvementNotFound(id);
       const incident = await this.incidents.find(tx, current.incidentId);
       if (!incident) throw improvementNotFound(id);
       authorize(actor, 'improvement.manage', { incident }, () => improvementNotFound(id));
-      // Lock the incident (appendEvent) before the item row: one order for every writer.
-      const event = await appendEvent(tx, {
+      // Lock the incident (by recording the event) before the item row: one order for every writer.
+      const event = await this.bus.record(tx, {
         incidentId: incident.id,
         type: IMPROVEMENT_EVENT_TYPES.statusChanged,
-        actor: eventActorOf(actor),
+        actor,
         data: { improvementId: id, from: current.status, to, evidence: evidence ?? null },
       });
       const { rows } = await tx.query<{ status: ImprovementStatus }>('SELECT status FROM improvement_items WHERE id = $1 FOR UPDATE', [id]);
@@ -117,7 +116,6 @@ export class ImprovementService {
         throw new AppError('validation_failed', 'invalid body: evidence: required to mark an item done', { issues: [{ path: 'evidence', message: 'required to mark an item done', code: 'custom' }] });
       }
       await tx.query('UPDATE improvement_items SET status = $2, evidence = COALESCE($3, evidence), updated_at = now() WHERE id = $1', [id, to, evidence ?? null]);
-      afterCommit(() => this.bus.publish(event));
       return (await this.find(tx, id))!;
     });
   }

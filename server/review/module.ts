@@ -1,4 +1,4 @@
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import type { DrillReviewSource } from '../../shared/drill-review.js';
 import { ImprovementService } from './improvements.js';
 import { reviewRoutes } from './routes.js';

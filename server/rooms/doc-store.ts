@@ -10,36 +10,51 @@ import type { Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
 import { reconcileChecklist } from './seeding.js';
-import { CHECKLIST_UPDATES_CHANNEL } from './cross-node.js';
+import { ClusterMessageType, type Cluster } from '../cluster/cluster.js';
 
 export interface StoredUpdate {
   incidentId: string;
   update: Uint8Array;
 }
 
+/** Above this many new rows of one doc, other nodes are told to read the whole doc instead of the ids. */
+const MAX_ANNOUNCED_IDS = 400;
+
+/** Who to tell of new rows: the cluster seam, and whether `db` is a transaction (then the notice goes out at commit). */
+export interface UpdateAnnouncer {
+  cluster: Cluster;
+  inTx: boolean;
+}
+
 /**
- * Inserts every update of one tick with a single statement. With `notifyAs` (a node id; real
- * PostgreSQL), the same statement announces the new rows to the other nodes on commit.
+ * Inserts every update of one tick with a single statement. With `announce` (several nodes), the
+ * new rows' ids are announced per doc (`checklist.updates`): at commit when `db` is a transaction.
  */
-export async function insertUpdates(db: Queryable, updates: StoredUpdate[], notifyAs: string | null = null): Promise<void> {
+export async function insertUpdates(db: Queryable, updates: StoredUpdate[], announce: UpdateAnnouncer | null = null): Promise<void> {
   if (updates.length === 0) return;
   const values = [updates.map((u) => u.incidentId), updates.map((u) => Buffer.from(u.update.buffer, u.update.byteOffset, u.update.byteLength))];
-  if (!notifyAs) {
-    // Unnamed statements only: on embedded PGlite every pool client shares one session, so a
-    // named statement outlives the client that prepared it and its replacement's PREPARE of the
-    // same name fails (42P05) for as long as the process runs.
+  // Unnamed statements only: on embedded PGlite every pool client shares one session, so a
+  // named statement outlives the client that prepared it and its replacement's PREPARE of the
+  // same name fails (42P05) for as long as the process runs.
+  if (!announce) {
     await db.query({ text: 'INSERT INTO checklist_updates (incident_id, update) SELECT * FROM unnest($1::uuid[], $2::bytea[])', values });
     return;
   }
-  await db.query({
-    text: `WITH inserted AS (
-             INSERT INTO checklist_updates (incident_id, update) SELECT * FROM unnest($1::uuid[], $2::bytea[]) RETURNING id, incident_id
-           )
-           SELECT pg_notify('${CHECKLIST_UPDATES_CHANNEL}', $3::text || ' ' || incident_id::text || ' ' ||
-                            CASE WHEN count(*) > 400 THEN '*' ELSE string_agg(id::text, ',') END)
-           FROM inserted GROUP BY incident_id`,
-    values: [...values, notifyAs],
+  const { rows } = await db.query<{ id: number; incident_id: string }>({
+    text: 'INSERT INTO checklist_updates (incident_id, update) SELECT * FROM unnest($1::uuid[], $2::bytea[]) RETURNING id, incident_id',
+    values,
   });
+  const byDoc = new Map<string, number[]>();
+  for (const r of rows) byDoc.set(r.incident_id, [...(byDoc.get(r.incident_id) ?? []), Number(r.id)]);
+  for (const [incidentId, ids] of byDoc) {
+    const announced = ids.length > MAX_ANNOUNCED_IDS ? null : ids;
+    // Small writes travel with the notice (the receiving node applies them without reading the
+    // rows back); big ones as ids. Either way they are stored before anyone is told.
+    const inline = updates.filter((u) => u.incidentId === incidentId).map((u) => Buffer.from(u.update.buffer, u.update.byteOffset, u.update.byteLength).toString('base64'));
+    const size = inline.reduce((n, b) => n + b.length + 3, 0) + 40 * ids.length + 300;
+    const body = size <= announce.cluster.transport.maxPayloadBytes && announced ? { updates: inline } : {};
+    await announce.cluster.publish({ type: ClusterMessageType.ChecklistUpdates, incidentId, ids: announced, ...body }, announce.inTx ? db : undefined);
+  }
 }
 
 /** The stored updates with these ids, or null when some are gone (compacted): then read the whole doc. */
@@ -95,7 +110,7 @@ export interface ReconciledDoc {
  * another, queue on the lock and find nothing left to add: the checklist is seeded exactly once.
  * Returns null for an unknown incident (and stores nothing).
  */
-export async function loadReconciled(pool: pg.Pool, incidents: IncidentService, incidentId: string, notifyAs: string | null = null): Promise<ReconciledDoc | null> {
+export async function loadReconciled(pool: pg.Pool, incidents: IncidentService, incidentId: string, cluster: Cluster | null = null): Promise<ReconciledDoc | null> {
   return withTransaction(pool, async (tx) => {
     if (!(await incidents.find(tx, incidentId))) return null;
     const row = await lockDocRow(tx, incidentId);
@@ -107,7 +122,7 @@ export async function loadReconciled(pool: pg.Pool, incidents: IncidentService, 
     let diff: Uint8Array | null = null;
     if (changed) {
       diff = Y.encodeStateAsUpdate(doc, before);
-      await insertUpdates(tx, [{ incidentId, update: diff }], notifyAs);
+      await insertUpdates(tx, [{ incidentId, update: diff }], cluster ? { cluster, inTx: true } : null);
     }
     if (changed || row.reconciled_level !== incident.level) {
       await tx.query('UPDATE checklist_docs SET reconciled_level = $2 WHERE incident_id = $1', [incidentId, incident.level]);

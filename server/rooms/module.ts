@@ -10,7 +10,7 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import type { Actor } from '../auth/policy.js';
 import { can } from '../auth/policy.js';
 import { EVENT_TYPES, type IncidentEvent } from '../../shared/events.js';
@@ -18,14 +18,13 @@ import { YJS_CLOSE_CODES } from '../../shared/checklist.js';
 import { Connection } from './connection.js';
 import { authenticateCredential, hasCredential } from '../auth/ws-credentials.js';
 import { closeWithSession } from './session-close.js';
-import { randomUUID } from 'node:crypto';
-import { INCIDENT_EVENTS_CHANNEL } from '../incidents/event-log.js';
 import { compactDoc, incidentsToCompact, loadReconciled, readAllUpdates, readUpdates } from './doc-store.js';
-import { CHECKLIST_AWARENESS_CHANNEL, CHECKLIST_UPDATES_CHANNEL, formatAwarenessNotice, parseAwarenessNotice, parseUpdateNotice } from './cross-node.js';
-import { NotificationListener } from '../db/notification-listener.js';
+import { ClusterMessageType, type Cluster } from '../cluster/cluster.js';
+import type { MessageOf } from '../cluster/messages.js';
 import { decodeClientMessage, encodePermissionDenied } from './protocol.js';
 import { Room, type RoomLimits } from './room.js';
-import { LocalConnectionLimiter, type ConnectionLimiter } from '../connection-limiter.js';
+import type { ConnectionLimiter } from '../connection-limiter.js';
+import { connectionLimiter } from '../cluster/connection-limits.js';
 import { UpdateWriter } from './update-writer.js';
 
 export const YJS_PATH_PREFIX = '/yjs/';
@@ -69,27 +68,35 @@ export class RoomsModule implements Module {
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   private compacting = false;
-  /** Identifies this node in update notifications; null when there is no other node to tell (embedded database). */
-  private readonly nodeId: string | null;
-  private listener: NotificationListener | undefined;
-  /** Connections per user and per incident; replace it to count across nodes. */
+  /** The cluster seam when there are other nodes to keep in step; null on one node (embedded database). */
+  private readonly cluster: Cluster | null;
+  /** Connections per user and per incident (across nodes when there are several). */
   readonly limiter: ConnectionLimiter;
   private readonly roomLimits: RoomLimits;
 
   constructor(private readonly ctx: ServerContext) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.YJS_MAX_MESSAGE_BYTES, perMessageDeflate: false });
-    this.limiter = new LocalConnectionLimiter(
+    // Across all nodes when there are several (server/cluster/connection-limits.ts).
+    this.limiter = connectionLimiter(
+      ctx,
       { perUser: ctx.config.YJS_MAX_CONNECTIONS_PER_USER, perIncident: ctx.config.YJS_MAX_CONNECTIONS_PER_INCIDENT },
+      'yjs',
       'live checklist connections',
     );
     this.roomLimits = { maxNoteLength: ctx.config.YJS_MAX_NOTE_LENGTH, maxDocBytes: ctx.config.YJS_MAX_DOC_BYTES };
-    this.nodeId = ctx.db.embedded ? null : randomUUID();
-    this.writer = new UpdateWriter(ctx.db, ctx.bus, this.nodeId);
+    this.cluster = ctx.cluster.multiNode ? ctx.cluster : null;
+    this.writer = new UpdateWriter(ctx.db, ctx.bus, this.cluster);
+    this.writer.onCommitted = (ms, updates) => {
+      ctx.metrics.yjsStoreSeconds.observe(ms / 1000);
+      ctx.metrics.yjsUpdates.inc(updates);
+    };
+    ctx.metrics.countRooms(() => [...this.entries.values()].filter((e) => e.room && !e.room.isDestroyed).length);
+    ctx.metrics.countConnections('yjs', () => [...this.entries.values()].reduce((n, e) => n + (e.room?.conns.size ?? 0), 0));
   }
 
-  /** True when rooms on other nodes are kept in step through PostgreSQL notifications. */
+  /** True when rooms on other nodes are kept in step through the cluster seam. */
   get crossNode(): boolean {
-    return this.nodeId !== null;
+    return this.cluster !== null;
   }
 
   attach(server: http.Server): void {
@@ -108,16 +115,12 @@ export class RoomsModule implements Module {
   }
 
   async start(): Promise<void> {
-    if (this.nodeId) {
-      this.listener = new NotificationListener(
-        'yingji-rooms-listener',
-        this.ctx.db.url,
-        { [CHECKLIST_UPDATES_CHANNEL]: this.onUpdateNotice, [INCIDENT_EVENTS_CHANNEL]: this.onIncidentNotice, [CHECKLIST_AWARENESS_CHANNEL]: this.onAwarenessNotice },
-        () => this.resyncAll(),
-        this.ctx.log,
-      );
-      await this.listener.start();
-      this.resyncAll(); // rooms loaded before the LISTEN was in place
+    if (this.cluster) {
+      this.cluster.on(ClusterMessageType.ChecklistUpdates, this.onUpdateNotice);
+      this.cluster.on(ClusterMessageType.IncidentEvent, this.onIncidentNotice);
+      this.cluster.on(ClusterMessageType.ChecklistAwareness, this.onAwarenessNotice);
+      this.cluster.onResync(() => this.resyncAll());
+      this.resyncAll(); // rooms loaded before the handlers were in place
     }
     const { YJS_PING_INTERVAL_MS, YJS_COMPACT_INTERVAL_MS } = this.ctx.config;
     this.timers.push(setInterval(() => this.pingAll(), YJS_PING_INTERVAL_MS).unref());
@@ -129,7 +132,6 @@ export class RoomsModule implements Module {
     this.ctx.bus.off('event', this.onIncidentEvent);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    await this.listener?.stop();
     for (const entry of this.entries.values()) entry.room?.destroy(YJS_CLOSE_CODES.goingAway, 'server shutting down');
     this.entries.clear();
     await this.writer.flushed();
@@ -152,7 +154,7 @@ export class RoomsModule implements Module {
   async reconcile(incidentId: string): Promise<void> {
     let result;
     try {
-      result = await loadReconciled(this.ctx.db.pool, this.ctx.incidents, incidentId, this.nodeId);
+      result = await loadReconciled(this.ctx.db.pool, this.ctx.incidents, incidentId, this.cluster);
     } catch (err) {
       // Nothing of it was stored or applied, but a room left open would lack the new level's
       // items until its last client leaves: reload it, so the reconnecting clients' load
@@ -283,14 +285,14 @@ export class RoomsModule implements Module {
 
   private async load(incidentId: string, entry: RoomEntry): Promise<Room | null> {
     try {
-      const loaded = await loadReconciled(this.ctx.db.pool, this.ctx.incidents, incidentId, this.nodeId);
+      const loaded = await loadReconciled(this.ctx.db.pool, this.ctx.incidents, incidentId, this.cluster);
       if (!loaded || this.stopping) {
         loaded?.doc.destroy();
         this.forget(incidentId, entry);
         return null;
       }
       const room = new Room(incidentId, loaded.incident, loaded.doc, this.writer, this.ctx.log, (r, forced) => this.release(r, forced), this.roomLimits);
-      if (this.nodeId) room.relayAwareness = (update, userId) => this.announceAwareness(incidentId, update, userId);
+      if (this.cluster) room.relayAwareness = (update, userId) => this.announceAwareness(incidentId, update, userId);
       entry.room = room;
       return room;
     } catch (err) {
@@ -328,39 +330,54 @@ export class RoomsModule implements Module {
   };
 
   /** Another node stored updates: relay them to this node's clients of that doc. */
-  private readonly onUpdateNotice = (payload: string) => {
-    const notice = parseUpdateNotice(payload);
-    if (!notice || notice.nodeId === this.nodeId) return;
+  private readonly onUpdateNotice = (notice: MessageOf<ClusterMessageType.ChecklistUpdates>) => {
     const room = this.entries.get(notice.incidentId)?.room;
-    if (room && !room.isDestroyed) this.track(this.pullStored(room, notice.ids));
+    if (!room || room.isDestroyed) return;
+    const inline = notice.updates?.map((b) => new Uint8Array(Buffer.from(b, 'base64')));
+    this.inOrder(room, () => (inline ? this.applyInline(room, inline) : this.pullStored(room, notice.ids)));
   };
 
+  /** Notices of one doc are applied in arrival order, whether inline or read from the database. */
+  private readonly applying = new WeakMap<Room, Promise<void>>();
+  private inOrder(room: Room, step: () => Promise<void>): void {
+    const next = (this.applying.get(room) ?? Promise.resolve()).then(step, step);
+    this.applying.set(room, next);
+    this.track(next);
+  }
+
+  private async applyInline(room: Room, updates: Uint8Array[]): Promise<void> {
+    if (room.isDestroyed) return;
+    try {
+      for (const update of updates) room.applyStored(update);
+    } catch (err) {
+      this.ctx.log.error({ err, incidentId: room.incidentId }, 'applying checklist updates of another node failed; reloading the room');
+      if (!room.isDestroyed) room.reset(YJS_CLOSE_CODES.storageFailed, 'the checklist fell behind the database; reconnect');
+    }
+  }
+
   private announceAwareness(incidentId: string, update: Uint8Array, userId: string): void {
-    const payload = formatAwarenessNotice({ nodeId: this.nodeId!, incidentId, userId, update });
-    if (!payload || this.stopping) return;
+    if (this.stopping || !this.cluster) return;
+    // Too big for the transport (NOTIFY: 8000 bytes): it stays on this node; the seam counts it.
     this.track(
-      this.ctx.db.pool.query('SELECT pg_notify($1, $2)', [CHECKLIST_AWARENESS_CHANNEL, payload]).catch((err) => this.ctx.log.warn({ err, incidentId }, 'relaying awareness to other nodes failed')),
+      this.cluster.publish({ type: ClusterMessageType.ChecklistAwareness, incidentId, userId, update: Buffer.from(update).toString('base64') }).catch((err) => this.ctx.log.warn({ err, incidentId }, 'relaying awareness to other nodes failed')),
     );
   }
 
   /** A client on another node changed its awareness: show it to this node's clients of that doc. */
-  private readonly onAwarenessNotice = (payload: string) => {
-    const notice = parseAwarenessNotice(payload);
-    if (!notice || notice.nodeId === this.nodeId) return;
+  private readonly onAwarenessNotice = (notice: MessageOf<ClusterMessageType.ChecklistAwareness>) => {
     const room = this.entries.get(notice.incidentId)?.room;
     if (!room || room.isDestroyed) return;
     try {
-      room.applyRemoteAwareness(notice.update, notice.userId);
+      room.applyRemoteAwareness(new Uint8Array(Buffer.from(notice.update, 'base64')), notice.userId);
     } catch (err) {
       this.ctx.log.warn({ err, incidentId: notice.incidentId }, 'awareness from another node could not be applied');
     }
   };
 
   /** An incident changed on another node (level, close): refresh what this node's clients may do. */
-  private readonly onIncidentNotice = (payload: string) => {
-    const [incidentId, seq] = payload.split(':');
-    const room = incidentId ? this.entries.get(incidentId)?.room : undefined;
-    if (room && !room.isDestroyed && Number(seq) > room.incident.lastSeq) this.track(this.refreshIncident(room));
+  private readonly onIncidentNotice = (notice: MessageOf<ClusterMessageType.IncidentEvent>) => {
+    const room = this.entries.get(notice.incidentId)?.room;
+    if (room && !room.isDestroyed && notice.seq > room.incident.lastSeq) this.track(this.refreshIncident(room));
   };
 
   private async pullStored(room: Room, ids: number[] | null): Promise<void> {
@@ -392,7 +409,7 @@ export class RoomsModule implements Module {
     for (const entry of this.entries.values()) {
       const room = entry.room;
       if (!room || room.isDestroyed) continue;
-      this.track(this.pullStored(room, null));
+      this.inOrder(room, () => this.pullStored(room, null));
       this.track(this.refreshIncident(room).catch(() => undefined));
     }
   }

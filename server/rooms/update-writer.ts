@@ -5,9 +5,10 @@
  */
 import type { Database } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
-import { appendEvent, eventActorOf, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import { CHECKLIST_ITEM_STATUS_EVENT } from '../../shared/checklist.js';
 import { insertUpdates, type StoredUpdate } from './doc-store.js';
+import type { Cluster } from '../cluster/cluster.js';
 import type { Milestone } from './milestones.js';
 
 interface Job {
@@ -23,12 +24,14 @@ export class UpdateWriter {
   private idle: Promise<void> = Promise.resolve();
   /** Writes so far (for the benchmark and logs). */
   readonly stats = { statements: 0, updates: 0, milestones: 0, commitMs: 0 };
+  /** Called after each committed write (metrics): its duration and how many updates it stored. */
+  onCommitted: ((ms: number, updates: number) => void) | null = null;
 
   constructor(
     private readonly db: Database,
     private readonly bus: IncidentEventBus,
-    /** This node's id when other nodes must hear of each write (real PostgreSQL), else null. */
-    private readonly notifyAs: string | null,
+    /** The cluster seam when other nodes must hear of each write, else null (one node). */
+    private readonly cluster: Cluster | null,
   ) {}
 
   write(updates: StoredUpdate[], milestones: Milestone[]): Promise<void> {
@@ -53,7 +56,9 @@ export class UpdateWriter {
         const started = performance.now();
         try {
           await this.commit(jobs);
-          this.stats.commitMs += performance.now() - started;
+          const ms = performance.now() - started;
+          this.stats.commitMs += ms;
+          this.onCommitted?.(ms, jobs.reduce((n, j) => n + j.updates.length, 0));
           for (const job of jobs) job.resolve();
         } catch (err) {
           for (const job of jobs) job.reject(err);
@@ -70,24 +75,23 @@ export class UpdateWriter {
     this.stats.statements++;
     this.stats.updates += updates.length;
     if (milestones.length === 0) {
-      await insertUpdates(this.db.pool, updates, this.notifyAs);
+      await insertUpdates(this.db.pool, updates, this.cluster ? { cluster: this.cluster, inTx: false } : null);
       return;
     }
     this.stats.milestones += milestones.length;
-    await withTransaction(this.db.pool, async (tx, afterCommit) => {
-      // Incident rows first, in id order (appendEvent locks them), then the updates: two nodes
+    await withTransaction(this.db.pool, async (tx) => {
+      // Incident rows first, in id order (recording an event locks them), then the updates: two nodes
       // committing milestones of the same incidents cannot deadlock.
       const ordered = [...milestones].sort((a, b) => (a.incidentId < b.incidentId ? -1 : a.incidentId > b.incidentId ? 1 : 0));
       for (const m of ordered) {
-        const event = await appendEvent(tx, {
+        const event = await this.bus.record(tx, {
           incidentId: m.incidentId,
           type: CHECKLIST_ITEM_STATUS_EVENT,
-          actor: eventActorOf(m.actor),
+          actor: m.actor,
           data: { ...m.data },
         });
-        afterCommit(() => this.bus.publish(event));
       }
-      await insertUpdates(tx, updates, this.notifyAs);
+      await insertUpdates(tx, updates, this.cluster ? { cluster: this.cluster, inTx: true } : null);
     });
   }
 }

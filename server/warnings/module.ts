@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
+import { clusterThrottle } from '../cluster/rate.js';
 import type { Queryable } from '../db/database.js';
 import { BroadcastChannel } from './channels/broadcast.js';
 import { PushChannel } from './channels/push.js';
@@ -53,7 +54,14 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
     push: new PushChannel(config, db.pool, vapidKeys, config.VAPID_SUBJECT, pushEndpoints, () => publicBaseUrl(config, listenUrl)),
     broadcast: new BroadcastChannel(db.pool, config.BROADCAST_SECRET, config.BROADCAST_ALLOW_UNSIGNED),
   };
-  const worker = new OutboxWorker(db, config, senders, sinks, progress, log.child({ module: 'warnings' }));
+  // The channels' rates hold across all nodes (Redis or PostgreSQL counters; see server/cluster/rate.ts).
+  const workerLog = log.child({ module: 'warnings' });
+  const limiters = {
+    sms: clusterThrottle(ctx.cluster, db.pool, 'warning-sms', config.WARNING_RATE_SMS, workerLog),
+    push: clusterThrottle(ctx.cluster, db.pool, 'warning-push', config.WARNING_RATE_PUSH, workerLog),
+    broadcast: clusterThrottle(ctx.cluster, db.pool, 'warning-broadcast', config.WARNING_RATE_BROADCAST, workerLog),
+  };
+  const worker = new OutboxWorker(db, config, senders, sinks, progress, workerLog, limiters);
   const escalations = new EscalationScheduler(db, config, ctx.bus, sinks, () => publicBaseUrl(config, listenUrl), log.child({ module: 'escalations' }));
   const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake(), () => publicBaseUrl(config, listenUrl));
   return {

@@ -1,6 +1,6 @@
 import { withTransaction, type Database } from '../db/database.js';
 import type { Logger } from '../log.js';
-import { appendEvent, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import { isSettled, warningProgress } from './progress.js';
 import type { WarningChannel } from '../../shared/labels.js';
@@ -39,7 +39,7 @@ export class ProgressReporter {
     this.timers.delete(warningId);
     try {
       this.lastAt.set(warningId, Date.now());
-      await withTransaction(this.db.pool, async (tx, afterCommit) => {
+      await withTransaction(this.db.pool, async (tx) => {
         const { rows } = await tx.query<{ incident_id: string; approved_at: Date | null; channels: WarningChannel[] }>(
           `SELECT incident_id, approved_at, fields->'channels' AS channels FROM warnings WHERE id = $1`,
           [warningId],
@@ -50,8 +50,7 @@ export class ProgressReporter {
         const final = isSettled(progress);
         if (final && this.finished.has(warningId)) return;
         if (final) this.finished.add(warningId);
-        const event = await appendEvent(tx, { incidentId: w.incident_id, type: WARNING_EVENT_TYPES.deliveryProgress, actor: null, data: { warningId, final, ...progress } });
-        afterCommit(() => this.bus.publish(event));
+        const event = await this.bus.record(tx, { incidentId: w.incident_id, type: WARNING_EVENT_TYPES.deliveryProgress, actor: null, data: { warningId, final, ...progress } });
       });
     } catch (err) {
       this.log.error({ err, warningId }, 'delivery progress event failed');

@@ -1,6 +1,7 @@
 /**
  * A token bucket per channel and node: `ratePerSecond` sends, bursts up to one second's worth.
- * With several nodes the provider sees at most nodes × rate; size the setting accordingly.
+ * Alone it holds per node; with several nodes the warnings module gives the worker cluster-wide
+ * throttles (server/cluster/rate.ts), which fall back to this bucket when their store is down.
  */
 export class RateLimiter {
   private tokens: number;

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { withTransaction, type Database, type Queryable } from '../db/database.js';
 import { authorize, type Actor } from '../auth/policy.js';
 import { AppError } from '../http/errors.js';
-import { appendEvent, eventActorOf, type IncidentEventBus } from '../incidents/event-log.js';
+import type { IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import { draftInputSchema, editInputSchema, warningFieldsSchema, type CapMsgType, type WarningFields, type WarningView } from '../../shared/warnings.js';
@@ -19,8 +19,6 @@ import { findWarning, toView, warningNotFound, type WarningRow } from './store.j
 import type { ExerciseSinks } from './exercise-sinks.js';
 import { parseInput } from '../http/validate.js';
 import { ackSummary, createAcks } from '../acknowledgements/acks.js';
-
-const actorRef = eventActorOf;
 
 export type DraftInput = z.infer<typeof draftInputSchema>;
 export type EditInput = z.infer<typeof editInputSchema>;
@@ -59,14 +57,14 @@ export class WarningService {
   }
 
   async edit(actor: Actor, id: string, input: EditInput): Promise<WarningView> {
-    return this.inTx(async (tx, publish) => {
+    return this.inTx(async (tx) => {
       const { row, incident } = await this.lockVisible(tx, actor, id);
       authorize(actor, 'warning.edit', { incident });
       if (row.status !== 'draft') throw new AppError('warning_not_draft', `warning ${id} is ${row.status}; only drafts can be edited`, { status: row.status });
       const fields = parseInput(warningFieldsSchema, { ...row.fields, ...input });
       checkChannelLimits(fields, { exercise: row.mode === 'exercise', msgType: row.msg_type });
       await tx.query('UPDATE warnings SET fields = $2, updated_at = now() WHERE id = $1', [id, JSON.stringify(fields)]);
-      publish(await appendEvent(tx, { incidentId: row.incident_id, type: WARNING_EVENT_TYPES.edited, actor: actorRef(actor), data: { warningId: id, changed: Object.keys(input) } }));
+      await this.bus.record(tx, { incidentId: row.incident_id, type: WARNING_EVENT_TYPES.edited, actor, data: { warningId: id, changed: Object.keys(input) } });
       return this.view(tx, (await findWarning(tx, id))!);
     });
   }
@@ -93,7 +91,7 @@ export class WarningService {
   }
 
   async approve(actor: Actor, id: string): Promise<WarningView> {
-    const result = await this.inTx(async (tx, publish) => {
+    const result = await this.inTx(async (tx) => {
       const { row, incident } = await this.lockVisible(tx, actor, id);
       // A closed incident may still update or cancel (解除) its warnings, but issues no new alert: the policy knows.
       authorize(actor, 'warning.approve', { incident, msgType: row.msg_type });
@@ -144,14 +142,12 @@ export class WarningService {
         // What the original had not yet sent is withdrawn; what it sent stays on record.
         await tx.query(`UPDATE warning_deliveries SET status = 'cancelled' WHERE warning_id = $1 AND status = 'queued'`, [original.id]);
       }
-      publish(
-        await appendEvent(tx, {
-          incidentId: row.incident_id,
-          type: WARNING_EVENT_TYPES.approved,
-          actor: actorRef(actor),
-          data: { warningId: id, msgType: row.msg_type, identifier, gbtIdentifier: gbt.identifier, references: row.references_id, colour: fields.colour, status: row.mode === 'exercise' ? 'Exercise' : 'Actual', queued: counts, ...(fields.acknowledgement ? { ackRequired, ackWithinMinutes: fields.acknowledgement.withinMinutes } : {}) },
-        }),
-      );
+      await this.bus.record(tx, {
+        incidentId: row.incident_id,
+        type: WARNING_EVENT_TYPES.approved,
+        actor,
+        data: { warningId: id, msgType: row.msg_type, identifier, gbtIdentifier: gbt.identifier, references: row.references_id, colour: fields.colour, status: row.mode === 'exercise' ? 'Exercise' : 'Actual', queued: counts, ...(fields.acknowledgement ? { ackRequired, ackWithinMinutes: fields.acknowledgement.withinMinutes } : {}) },
+      });
       return this.view(tx, (await findWarning(tx, id))!);
     });
     this.onEnqueued();
@@ -181,21 +177,19 @@ export class WarningService {
   }
 
   private async insertDraft(actor: Actor, incident: IncidentRecord, fields: WarningFields, opts: { msgType: CapMsgType; templateId: string | null; referencesId: string | null }): Promise<WarningView> {
-    return this.inTx(async (tx, publish) => {
+    return this.inTx(async (tx) => {
       const id = randomUUID();
       await tx.query(
         `INSERT INTO warnings (id, incident_id, mode, status, msg_type, references_id, template_id, fields, author_id)
          VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8)`,
         [id, incident.id, incident.mode, opts.msgType, opts.referencesId, opts.templateId, JSON.stringify(fields), actor.userId],
       );
-      publish(
-        await appendEvent(tx, {
-          incidentId: incident.id,
-          type: WARNING_EVENT_TYPES.drafted,
-          actor: actorRef(actor),
-          data: { warningId: id, msgType: opts.msgType, template: opts.templateId, references: opts.referencesId, colour: fields.colour, channels: fields.channels, headline: fields.headline },
-        }),
-      );
+      await this.bus.record(tx, {
+        incidentId: incident.id,
+        type: WARNING_EVENT_TYPES.drafted,
+        actor,
+        data: { warningId: id, msgType: opts.msgType, template: opts.templateId, references: opts.referencesId, colour: fields.colour, channels: fields.channels, headline: fields.headline },
+      });
       return this.view(tx, (await findWarning(tx, id))!);
     });
   }
@@ -225,8 +219,8 @@ export class WarningService {
     return { row, incident: await this.visibleIncident(actor, row, tx) };
   }
 
-  private inTx<T>(fn: (tx: Queryable, publish: (e: Parameters<IncidentEventBus['publish']>[0]) => void) => Promise<T>): Promise<T> {
-    return withTransaction(this.db.pool, (tx, afterCommit) => fn(tx, (e) => afterCommit(() => this.bus.publish(e))));
+  private inTx<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return withTransaction(this.db.pool, fn);
   }
 }
 

@@ -20,7 +20,7 @@ export class OutboxWorker {
   private running = false;
   private loops: Promise<void>[] = [];
   private wakers = new Set<() => void>();
-  private readonly limiters: Record<WarningChannel, RateLimiter>;
+  private readonly limiters: Record<WarningChannel, { take(): Promise<void> }>;
   private readonly cache = new Map<string, SentWarning>();
 
   constructor(
@@ -30,8 +30,10 @@ export class OutboxWorker {
     private readonly sinks: ExerciseSinks,
     private readonly progress: ProgressReporter,
     private readonly log: Logger,
+    /** Per-channel send rates; default: this node's own token buckets (the warnings module passes cluster-wide ones). */
+    limiters?: Record<WarningChannel, { take(): Promise<void> }>,
   ) {
-    this.limiters = { sms: new RateLimiter(config.WARNING_RATE_SMS), push: new RateLimiter(config.WARNING_RATE_PUSH), broadcast: new RateLimiter(config.WARNING_RATE_BROADCAST) };
+    this.limiters = limiters ?? { sms: new RateLimiter(config.WARNING_RATE_SMS), push: new RateLimiter(config.WARNING_RATE_PUSH), broadcast: new RateLimiter(config.WARNING_RATE_BROADCAST) };
   }
 
   start(): void {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Router } from 'express';
-import type { Module, ServerContext } from '../app.js';
+import type { Module, ServerContext } from '../module.js';
 import { requirePermission } from '../auth/policy.js';
 import { loadBasemap } from './basemap.js';
 import { staticRoutes } from './static.js';
