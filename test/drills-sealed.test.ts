@@ -95,6 +95,8 @@ function expand(route: string, sealed: { drillId: string; scenarioId: string }):
     '/api/scenarios/:id': ['wl-jianshe-underpass-tabletop', sealed.scenarioId],
     '/api/drills/:id': [sealed.drillId],
     '/injects/:injectId': ['inj-01'],
+    '/report-photos/:photoId': ['00000000-0000-4000-8000-000000000000'],
+    '/a/:token': ['no-such-acknowledgement-token'],
   };
   let paths = [''];
   for (const segment of route.split(/(?=\/)/)) {
