@@ -1,5 +1,5 @@
 /**
- * npm run bench:room [-- --quick] [-- --client-workers=K]
+ * npm run bench:room [-- --quick] [--client-workers=K] [--servers=bare,hocuspocus,hocuspocus-db] [--cpu-prof=DIR]
  *
  * N stock clients in one room: one edit → time until all N have it, p50/p99, and the server's CPU
  * per edit, for four servers, each in its OWN process (bench/room-server.ts), with the same seeded
@@ -32,6 +32,8 @@ const trialsFor = (n: number) => (quick ? 30 : n >= 1000 ? 100 : 300);
 const STORM_CLIENTS = quick ? 100 : 500;
 const CLIENT_WORKERS = Number(process.argv.find((a) => a.startsWith('--client-workers='))?.split('=')[1] ?? 4);
 const only = process.argv.find((a) => a.startsWith('--servers='))?.split('=')[1]?.split(',');
+/** --cpu-prof=DIR: the yingji server process writes a V8 CPU profile into DIR when it exits. */
+const cpuProfDir = process.argv.find((a) => a.startsWith('--cpu-prof='))?.split('=')[1];
 const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
 // ---- the client workers ------------------------------------------------------------------
@@ -73,7 +75,7 @@ interface Target {
 }
 
 async function spawn(kind: string, name: string): Promise<Target> {
-  const child = fork(path.join(import.meta.dirname, 'room-server.ts'), [kind], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(import.meta.dirname, 'room-server.ts'), [kind], { execArgv: ['--import', 'tsx', ...(cpuProfDir && kind === 'yingji' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiting = new Map<number, (m: any) => void>();
   const ready = new Promise<any>((resolve, reject) => {
     child.on('message', (m: any) => {
