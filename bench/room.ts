@@ -1,5 +1,5 @@
 /**
- * npm run bench:room [-- --quick] [--client-workers=K] [--servers=bare,hocuspocus,hocuspocus-db] [--cpu-prof=DIR]
+ * npm run bench:room [-- --quick] [--client-workers=K] [--servers=bare,hocuspocus,hocuspocus-db] [--cpu-prof=DIR] [--sizes=50,200]
  *
  * N stock clients in one room: one edit → time until all N have it, p50/p99, and the server's CPU
  * per edit, for four servers, each in its OWN process (bench/room-server.ts), with the same seeded
@@ -26,7 +26,8 @@ import { WebsocketProvider } from 'y-websocket';
 import type { Command } from './room-clients.js';
 
 const quick = process.argv.includes('--quick');
-const SIZES = quick ? [20, 50] : [50, 200, 1000];
+const sizesArg = process.argv.find((a) => a.startsWith('--sizes='))?.split('=')[1];
+const SIZES = sizesArg ? sizesArg.split(',').map(Number) : quick ? [20, 50] : [50, 200, 1000];
 /** Edits per size: enough that p99 is not simply the single slowest edit. */
 const trialsFor = (n: number) => (quick ? 30 : n >= 1000 ? 100 : 300);
 const STORM_CLIENTS = quick ? 100 : 500;
