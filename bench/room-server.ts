@@ -220,6 +220,23 @@ async function hocuspocus(persist: boolean): Promise<Served> {
   };
 }
 
+/** BENCH_COUNT_WRITES=1: counts socket writes (write and writev calls into libuv), reported by 'stats'. */
+const socketWrites = { write: 0, writev: 0 };
+if (process.env.BENCH_COUNT_WRITES) {
+  const net = await import('node:net');
+  const proto = net.Socket.prototype as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+  const write = proto._write;
+  const writev = proto._writev;
+  proto._write = function (this: unknown, ...a: unknown[]) {
+    socketWrites.write++;
+    return write.apply(this, a);
+  };
+  proto._writev = function (this: unknown, ...a: unknown[]) {
+    socketWrites.writev++;
+    return writev.apply(this, a);
+  };
+}
+
 async function main() {
   const served = kind === 'yingji' ? await yingji() : kind === 'bare' ? await bare() : await hocuspocus(kind === 'hocuspocus-db');
   process.on('message', async (m: { id: number; type: string; update?: string }) => {
@@ -227,7 +244,7 @@ async function main() {
       let result: unknown = {};
       if (m.type === 'seed') await served.seed(Buffer.from(m.update!, 'base64'));
       else if (m.type === 'cpu') result = process.cpuUsage();
-      else if (m.type === 'stats') result = { heapUsed: heapUsed(), openRooms: served.openRooms(), writes: served.writes() };
+      else if (m.type === 'stats') result = { heapUsed: heapUsed(), openRooms: served.openRooms(), writes: served.writes(), socketWrites };
       else if (m.type === 'restart') {
         if (!served.restart) throw new Error(`${kind} cannot restart`);
         await served.restart();

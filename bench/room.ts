@@ -137,12 +137,18 @@ async function fanOut(targets: Target[], n: number) {
     results.push({ target, connectMs, perConnection: (after - before) / n, times: [] as number[], cpu: 0 });
   }
   for (let i = 0; i < 5; i++) for (const r of results) await trial(r.target, ++editValue); // warm up
+  const writesOf = async (t: Target) => (await t.call<{ socketWrites: { write: number; writev: number } }>('stats')).socketWrites;
+  const writesStart = process.env.BENCH_COUNT_WRITES ? await Promise.all(results.map((r) => writesOf(r.target))) : [];
   const cpuStart = await Promise.all(results.map((r) => cpuMicros(r.target)));
   for (let i = 0; i < trialsFor(n); i++) {
     for (const r of results) r.times.push(await trial(r.target, ++editValue));
   }
   const cpuEnd = await Promise.all(results.map((r) => cpuMicros(r.target)));
   results.forEach((r, i) => (r.cpu = (cpuEnd[i]! - cpuStart[i]!) / 1000 / trialsFor(n)));
+  if (process.env.BENCH_COUNT_WRITES) {
+    const writesEnd = await Promise.all(results.map((r) => writesOf(r.target)));
+    results.forEach((r, i) => console.log(`  ${r.target.name}: socket write() ${((writesEnd[i]!.write - writesStart[i]!.write) / trialsFor(n)).toFixed(1)} and writev() ${((writesEnd[i]!.writev - writesStart[i]!.writev) / trialsFor(n)).toFixed(1)} per edit`));
+  }
   for (const r of results) await all(() => ({ type: 'disconnect', group: r.target.name }));
   return results.map((r) => ({ name: r.target.name, connectMs: r.connectMs, perConnection: r.perConnection, p50: pct(r.times, 50), p99: pct(r.times, 99), cpuMs: r.cpu }));
 }
