@@ -241,7 +241,9 @@ async function main() {
   for (const line of summary) console.log(`  ${line}`);
   console.log(`load average at end (1/5/15 min): ${loadavg()}`);
   await Promise.all(workers.map((w) => w.worker.terminate()));
-  for (const t of targets) await t.call('close').catch(() => {});
+  // Hocuspocus's destroy() can wait for ever (its direct connection); what does not close in 5 s is killed.
+  await Promise.race([Promise.all(targets.map((t) => t.call('close').catch(() => {}))), new Promise((r) => setTimeout(r, 5000))]);
+  for (const t of targets) if (t.child.exitCode === null) t.child.kill('SIGKILL');
   process.exit(0);
 }
 
