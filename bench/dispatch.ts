@@ -6,7 +6,8 @@
  * lines run dry under contention. Prints allocations/s and latency percentiles, checks zero
  * oversell (every line at 0, sum of grants = initial stock, no line negative), then runs the
  * same harness against a read-only request (GET /api/teams/:id: one SELECT) as the reference
- * and prints the ratio.
+ * and prints the ratio; then that GET against a bare node:http server running the same SQL, rounds
+ * alternating, and prints the throughput ratio yingji / bare (target ≥ 0.75).
  *
  * BENCH_DATABASE_URL (or TEST_DATABASE_URL) names an admin connection, default
  * postgresql://postgres@127.0.0.1:5432/test; the bench creates and drops its own database.
@@ -15,6 +16,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/log.js';
@@ -121,6 +124,9 @@ async function main() {
     const { rows: lines } = await pool.query<{ id: string }>(`SELECT id FROM stock_lines WHERE batch LIKE 'BENCH-%' ORDER BY batch`);
     const initial = lines.length * UNITS_PER_LINE;
 
+    console.log(`load average at start (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
+    const { rows: durability } = await pool.query<{ sc: string; fsync: string }>(`SELECT current_setting('synchronous_commit') AS sc, current_setting('fsync') AS fsync`);
+    console.log(`durability in force: synchronous_commit=${durability[0]!.sc}, fsync=${durability[0]!.fsync}`);
     console.log(`Yingji dispatch bench: ${CLIENTS} clients, ${REQUESTS} allocation requests over ${INCIDENTS} incidents and ${LINES} stock lines of ${UNITS_PER_LINE} units, PostgreSQL ${dbName}, pool ${config.DB_POOL_SIZE}`);
     // HTTP load comes from a worker thread (bench/http-load.ts), as it would from other machines.
     const teamRead = (): LoadRequest => ({ method: 'GET', url: `${server.url}/api/teams/T-D01`, headers });
@@ -141,6 +147,35 @@ async function main() {
 
     const ref = await runLoad(Array.from({ length: REQUESTS }, teamRead), CLIENTS);
     const refRate = report('reference (GET one team, 1 SELECT)', ref, [200]);
+
+    // The same GET against a bare node:http server running the same SQL on its own pool of the
+    // same size (no router, no middleware, no session check): what the request path costs on top.
+    // Rounds alternate between the two under the same load generator, so machine load hits both.
+    const barePool = new pg.Pool({ connectionString: url.toString(), max: Number(config.DB_POOL_SIZE) });
+    const bare = http.createServer(async (req, res) => {
+      const id = decodeURIComponent(req.url!.slice('/api/teams/'.length));
+      const team = await barePool.query(`SELECT t.*, i.mode AS dispatch_incident_mode, i.status AS dispatch_incident_status
+        FROM teams t LEFT JOIN dispatches d ON d.id = t.current_dispatch_id LEFT JOIN incidents i ON i.id = d.incident_id WHERE t.id = $1`, [id]);
+      const members = await barePool.query(`SELECT id, username, display_name FROM users WHERE team_id = $1 ORDER BY username`, [id]);
+      const body = JSON.stringify({ team: team.rows[0], members: members.rows });
+      res.writeHead(team.rows[0] ? 200 : 404, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    await new Promise<void>((r) => bare.listen(0, '127.0.0.1', r));
+    const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/api/teams/T-D01`;
+    const bareRead = (): LoadRequest => ({ method: 'GET', url: bareUrl, headers });
+    await runLoad(Array.from({ length: 500 }, bareRead), CLIENTS);
+    const ROUNDS = 3;
+    const per = Math.ceil(REQUESTS / ROUNDS);
+    const ratios: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const a = report(`  round ${round}: yingji GET /api/teams/:id`, await runLoad(Array.from({ length: per }, teamRead), CLIENTS), [200]);
+      const b = report(`  round ${round}: bare node:http, same SQL`, await runLoad(Array.from({ length: per }, bareRead), CLIENTS), [200]);
+      ratios.push(a / b);
+    }
+    await new Promise<void>((r) => bare.close(() => r()));
+    await barePool.end();
+    console.log(`GET /api/teams/:id throughput yingji / bare node:http: ${ratios.map((r) => r.toFixed(2)).join(', ')} per round (target ≥ 0.75)`);
 
     // The same allocation transactions without HTTP (service called in-process): how much is the database's share.
     const service = new AllocationService(server.context.db, server.context.incidents, server.context.bus);
@@ -176,6 +211,7 @@ async function main() {
     const oversold = directOversold || c.granted + c.left !== initial || c.negative > 0 || ok201 !== c.granted || c.granted > initial;
     console.log(`stock: initial ${initial}, granted ${c.granted} (201 answers ${ok201}), left ${c.left}, negative lines ${c.negative} → ${oversold ? 'OVERSELL!' : 'zero oversell'}`);
     console.log(`granted allocations/s: ${grantedPerSecond.toFixed(0)}; ratio allocation/reference throughput: ${(allocRate / refRate).toFixed(2)} (target ≥ 1,000 allocations/s)`);
+    console.log(`load average at end (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
     if (oversold || alloc.statuses.size > 2 || [...alloc.statuses.keys()].some((s) => s !== 201 && s !== 409)) process.exitCode = 1;
   } finally {
     await server.close();

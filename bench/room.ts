@@ -1,144 +1,113 @@
 /**
- * npm run bench:room [-- --quick]
+ * npm run bench:room [-- --quick] [--client-workers=K] [--servers=bare,hocuspocus,hocuspocus-db] [--cpu-prof=DIR] [--sizes=50,200]
  *
- * N stock y-websocket clients (in a worker thread) in one incident: one edit → time until all N
- * have it, p50/p99, for our server (auth, every update stored in the database before it is
- * relayed) and, in the same process with the same harness, the reference @y/websocket-server
- * 0.1.1 (no auth, no persistence). Then server heap per connection and a reconnect storm:
- * 500 clients, server restart, time until every client is re-synced.
+ * N stock clients in one room: one edit → time until all N have it, p50/p99, and the server's CPU
+ * per edit, for four servers, each in its OWN process (bench/room-server.ts), with the same seeded
+ * checklist and the same edit, trials alternating between the servers so machine load hits all alike:
+ *   - yingji: auth, every update stored in the database (synchronous commit) before it is relayed;
+ *   - @y/websocket-server 0.1.1: the bare relay, no auth, no persistence;
+ *   - @hocuspocus/server 4.x without persistence;
+ *   - @hocuspocus/server 4.x + @hocuspocus/extension-database into the same kind of database
+ *     (PostgreSQL via pg with DATABASE_URL, else embedded PGlite), which relays first and stores on
+ *     a 2–10 s debounce.
+ * Clients run in K worker threads (default 4), every room's clients spread over all of them.
+ * Then server heap per connection and a reconnect storm (yingji and the bare relay): clients
+ * connected, server restarted in its process, time until every client is re-synced.
+ * Prints the load average at start and end and the durability settings the databases report.
  */
-import http from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { AddressInfo } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
-import { setupWSConnection, docs as referenceDocs } from '@y/websocket-server/utils';
-import { loadConfig } from '../server/config.js';
-import { createLogger } from '../server/log.js';
-import { startServer, type RunningServer } from '../server/app.js';
-import { roomsOf } from '../server/rooms/module.js';
 import type { Command } from './room-clients.js';
 
 const quick = process.argv.includes('--quick');
-const SIZES = quick ? [20, 50] : [50, 200, 1000];
+const sizesArg = process.argv.find((a) => a.startsWith('--sizes='))?.split('=')[1];
+const SIZES = sizesArg ? sizesArg.split(',').map(Number) : quick ? [20, 50] : [50, 200, 1000];
 /** Edits per size: enough that p99 is not simply the single slowest edit. */
 const trialsFor = (n: number) => (quick ? 30 : n >= 1000 ? 100 : 300);
 const STORM_CLIENTS = quick ? 100 : 500;
-const ROOT = path.resolve(import.meta.dirname, '..');
+const CLIENT_WORKERS = Number(process.argv.find((a) => a.startsWith('--client-workers='))?.split('=')[1] ?? 4);
+const only = process.argv.find((a) => a.startsWith('--servers='))?.split('=')[1]?.split(',');
+/** --cpu-prof=DIR: the yingji server process writes a V8 CPU profile into DIR when it exits. */
+const cpuProfDir = process.argv.find((a) => a.startsWith('--cpu-prof='))?.split('=')[1];
+const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-function heapUsed(): number {
-  for (let i = 0; i < 3; i++) gc();
-  return process.memoryUsage().heapUsed;
-}
-
-// ---- the client worker -------------------------------------------------------------------
+// ---- the client workers ------------------------------------------------------------------
 const clientsModule = new URL('./room-clients.ts', import.meta.url).href;
-const worker = new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(clientsModule)}); })`, { eval: true });
-let replies: ((m: { ok: boolean; result?: any; error?: string }) => void)[] = [];
-worker.on('message', (m) => replies.shift()?.(m));
-function ask<T = any>(cmd: Command): Promise<T> {
-  return new Promise((resolve, reject) => {
-    replies.push((m) => (m.ok ? resolve(m.result as T) : reject(new Error(m.error))));
-    worker.postMessage(cmd);
-  });
+let nextId = 0;
+class ClientWorker {
+  worker = new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(clientsModule)}); })`, { eval: true });
+  waiting = new Map<number, (m: { ok: boolean; result?: any; error?: string }) => void>();
+  constructor() {
+    this.worker.on('message', (m) => {
+      this.waiting.get(m.id)?.(m);
+      this.waiting.delete(m.id);
+    });
+  }
+  ask<T = any>(cmd: Command): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const id = nextId++;
+      this.waiting.set(id, (m) => (m.ok ? resolve(m.result as T) : reject(new Error(m.error))));
+      this.worker.postMessage({ id, cmd });
+    });
+  }
 }
+const workers = Array.from({ length: CLIENT_WORKERS }, () => new ClientWorker());
+/** Client i of a room lives in worker i mod K; client 0 (the writer) in worker 0. */
+const share = (n: number, w: number) => Math.floor(n / CLIENT_WORKERS) + (w < n % CLIENT_WORKERS ? 1 : 0);
+const all = <T = any>(cmd: (w: number) => Command | undefined) => Promise.all(workers.map((wk, w) => (cmd(w) ? wk.ask<T>(cmd(w)!) : Promise.resolve(undefined as T))));
 
-// ---- the two servers ---------------------------------------------------------------------
+// ---- the servers, one process each ------------------------------------------------------
 interface Target {
   name: string;
+  kind: string;
   origin: string;
   room: string;
   token?: string;
-  restart(): Promise<number>;
-  openRooms(): number;
-  writes(): { statements: number; updates: number; commitMs: number };
-  close(): Promise<void>;
+  protocol: 'y-websocket' | 'hocuspocus';
+  durability: string;
+  child: ChildProcess;
+  call<T = any>(type: string, extra?: object): Promise<T>;
 }
 
-async function ours(): Promise<Target> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'yingji-bench-'));
-  const env = (port: number) => ({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-    ADMIN_PASSWORD: 'bench-admin-password',
-    LOG_LEVEL: 'silent',
-    PLANS_DIR: path.join(ROOT, 'plans'),
-    ORGANISATION_FILE: path.join(ROOT, 'seed/demo-organisation.yaml'),
-    // Every benchmark client uses the one admin token.
-    YJS_MAX_CONNECTIONS_PER_USER: '100000',
-    YJS_MAX_CONNECTIONS_PER_INCIDENT: '100000',
+async function spawn(kind: string, name: string): Promise<Target> {
+  const child = fork(path.join(import.meta.dirname, 'room-server.ts'), [kind], { execArgv: ['--import', 'tsx', ...(cpuProfDir && kind === 'yingji' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map<number, (m: any) => void>();
+  const ready = new Promise<any>((resolve, reject) => {
+    child.on('message', (m: any) => {
+      if (m.type === 'ready') return resolve(m);
+      waiting.get(m.id)?.(m);
+      waiting.delete(m.id);
+    });
+    child.on('exit', (code) => reject(new Error(`${kind} server exited (${code})`)));
   });
-  const start = (port: number) => startServer(loadConfig(env(port)), createLogger('silent'));
-  let server: RunningServer = await start(0);
-  const login = await (await fetch(`${server.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-admin-password' }) })).json();
-  const token = login.token as string;
-  const activated = await (
-    await fetch(`${server.url}/api/incidents`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ planId: 'waterlogging-underpass', level: 'II', mode: 'exercise', title: 'bench' }) })
-  ).json();
+  const r = await ready;
   return {
-    name: 'yingji',
-    origin: server.url.replace(/^http/, 'ws') + '/yjs',
-    room: activated.incident.id,
-    token,
-    async restart() {
-      const port = server.port;
-      await server.close();
-      server = await start(port);
-      return performance.timeOrigin + performance.now();
-    },
-    openRooms: () => roomsOf(server.context).stats().rooms,
-    writes: () => roomsOf(server.context).stats().writes,
-    async close() {
-      await server.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    name,
+    kind,
+    origin: r.origin,
+    room: r.room,
+    token: r.token,
+    protocol: r.protocol,
+    durability: r.durability,
+    child,
+    call: (type, extra = {}) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        waiting.set(id, (m) => (m.ok ? resolve(m.result) : reject(new Error(m.error))));
+        child.send({ id, type, ...extra });
+      }),
   };
 }
-
-async function reference(): Promise<Target> {
-  const listen = async (port: number) => {
-    const wss = new WebSocketServer({ noServer: true });
-    wss.on('connection', (ws, req) => setupWSConnection(ws, req));
-    const server = http.createServer();
-    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-    return { server, wss };
-  };
-  let current = await listen(0);
-  const port = (current.server.address() as AddressInfo).port;
-  const stop = async () => {
-    for (const ws of current.wss.clients) ws.close(1001);
-    await new Promise<void>((r) => current.server.close(() => r()));
-    current.server.closeAllConnections();
-  };
-  return {
-    name: '@y/websocket-server 0.1.1',
-    origin: `ws://127.0.0.1:${port}/yjs`,
-    room: 'bench',
-    async restart() {
-      await stop();
-      // A restarted reference process starts empty; its clients bring the state back.
-      for (const doc of referenceDocs.values()) doc.destroy();
-      referenceDocs.clear();
-      current = await listen(port);
-      return performance.timeOrigin + performance.now();
-    },
-    openRooms: () => referenceDocs.size,
-    writes: () => ({ statements: 0, updates: 0, commitMs: 0 }),
-    close: stop,
-  };
-}
+const cpuMicros = async (t: Target) => {
+  const u = await t.call<{ user: number; system: number }>('cpu');
+  return u.user + u.system;
+};
 
 // ---- measurements ------------------------------------------------------------------------
 const pct = (xs: number[], p: number) => {
@@ -147,94 +116,139 @@ const pct = (xs: number[], p: number) => {
 };
 let editValue = 0;
 
-/** Both servers' clients connected at once and trials alternated, so load on the machine hits both alike. */
+async function trial(target: Target, value: number): Promise<number> {
+  await all((w) => ({ type: 'arm', group: target.name, value, skipFirst: w === 0 }));
+  const { at: start } = await workers[0]!.ask<{ at: number }>({ type: 'write', group: target.name, value }).catch((err) => {
+    throw new Error(`${target.name}: ${err.message}`);
+  });
+  const ends = await all<{ at: number }>(() => ({ type: 'collect', group: target.name }));
+  return Math.max(...ends.map((e) => e.at)) - start;
+}
+
+/** Every server's clients connected at once and trials alternated, so load on the machine hits all alike. */
 async function fanOut(targets: Target[], n: number) {
   const results = [];
   for (const target of targets) {
-    const before = heapUsed();
-    const { ms: connectMs } = await ask<{ ms: number }>({ type: 'connect', group: target.name, origin: target.origin, room: target.room, token: target.token, n });
-    results.push({ target, connectMs, perConnection: (heapUsed() - before) / n, times: [] as number[] });
+    const before = (await target.call<{ heapUsed: number }>('stats')).heapUsed;
+    const start = performance.now();
+    await all((w) => (share(n, w) > 0 ? { type: 'connect', group: target.name, protocol: target.protocol, origin: target.origin, room: target.room, token: target.token, n: share(n, w) } : undefined));
+    const connectMs = performance.now() - start;
+    const after = (await target.call<{ heapUsed: number }>('stats')).heapUsed;
+    results.push({ target, connectMs, perConnection: (after - before) / n, times: [] as number[], cpu: 0 });
   }
-  for (let i = 0; i < trialsFor(n) + 5; i++) {
-    for (const r of results) {
-      const { ms } = await ask<{ ms: number }>({ type: 'trial', group: r.target.name, value: ++editValue });
-      if (i >= 5) r.times.push(ms); // the first five warm up
-    }
+  for (let i = 0; i < 5; i++) for (const r of results) await trial(r.target, ++editValue); // warm up
+  const writesOf = async (t: Target) => (await t.call<{ socketWrites: { write: number; writev: number } }>('stats')).socketWrites;
+  const writesStart = process.env.BENCH_COUNT_WRITES ? await Promise.all(results.map((r) => writesOf(r.target))) : [];
+  const cpuStart = await Promise.all(results.map((r) => cpuMicros(r.target)));
+  for (let i = 0; i < trialsFor(n); i++) {
+    for (const r of results) r.times.push(await trial(r.target, ++editValue));
   }
-  for (const r of results) await ask({ type: 'disconnect', group: r.target.name });
-  return results.map((r) => ({ connectMs: r.connectMs, perConnection: r.perConnection, p50: pct(r.times, 50), p99: pct(r.times, 99) }));
+  const cpuEnd = await Promise.all(results.map((r) => cpuMicros(r.target)));
+  results.forEach((r, i) => (r.cpu = (cpuEnd[i]! - cpuStart[i]!) / 1000 / trialsFor(n)));
+  if (process.env.BENCH_COUNT_WRITES) {
+    const writesEnd = await Promise.all(results.map((r) => writesOf(r.target)));
+    results.forEach((r, i) => console.log(`  ${r.target.name}: socket write() ${((writesEnd[i]!.write - writesStart[i]!.write) / trialsFor(n)).toFixed(1)} and writev() ${((writesEnd[i]!.writev - writesStart[i]!.writev) / trialsFor(n)).toFixed(1)} per edit`));
+  }
+  for (const r of results) await all(() => ({ type: 'disconnect', group: r.target.name }));
+  return results.map((r) => ({ name: r.target.name, connectMs: r.connectMs, perConnection: r.perConnection, p50: pct(r.times, 50), p99: pct(r.times, 99), cpuMs: r.cpu }));
 }
 
 async function storm(target: Target) {
-  const baseline = heapUsed();
-  const group = target.name;
-  await ask({ type: 'connect', group, origin: target.origin, room: target.room, token: target.token, n: STORM_CLIENTS });
-  await ask({ type: 'trial', group, value: ++editValue });
-  const connected = heapUsed();
-  const restarting = ask({ type: 'awaitDisconnected', group });
-  const listening = await target.restart();
+  const group = target.name + ':storm';
+  const baseline = (await target.call<{ heapUsed: number }>('stats')).heapUsed;
+  await all((w) => ({ type: 'connect', group, protocol: target.protocol, origin: target.origin, room: target.room, token: target.token, n: share(STORM_CLIENTS, w) }));
+  const value = ++editValue;
+  await all((w) => ({ type: 'arm', group, value, skipFirst: w === 0 }));
+  await workers[0]!.ask({ type: 'write', group, value });
+  await all(() => ({ type: 'collect', group }));
+  const connected = (await target.call<{ heapUsed: number }>('stats')).heapUsed;
+  const restarting = all(() => ({ type: 'awaitDisconnected', group }));
+  const { listening } = await target.call<{ listening: number }>('restart');
   await restarting;
-  const { at, attempts } = await ask<{ at: number; attempts: number }>({ type: 'awaitResynced', group, value: editValue });
-  const recoveryMs = at - listening;
-  await ask({ type: 'disconnect', group });
+  const resynced = await all<{ at: number; attempts: number }>(() => ({ type: 'awaitResynced', group, value }));
+  const recoveryMs = Math.max(...resynced.map((r) => r.at)) - listening;
+  const attempts = resynced.reduce((s, r) => s + r.attempts, 0);
+  await all(() => ({ type: 'disconnect', group }));
   const deadline = Date.now() + 10_000;
-  while (target.openRooms() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  const after = heapUsed();
-  return { recoveryMs, attempts, roomsLeft: target.openRooms(), baselineMb: baseline / 2 ** 20, connectedMb: connected / 2 ** 20, afterMb: after / 2 ** 20 };
+  let stats = await target.call<{ heapUsed: number; openRooms: number }>('stats');
+  while (stats.openRooms > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    stats = await target.call('stats');
+  }
+  return { recoveryMs, attempts, roomsLeft: stats.openRooms, baselineMb: baseline / 2 ** 20, connectedMb: connected / 2 ** 20, afterMb: stats.heapUsed / 2 ** 20 };
 }
 
-/** Gives the reference server's room the same content as ours (the seeded checklist), so both sync the same bytes. */
-async function copyDoc(from: Target, to: Target): Promise<number> {
-  const sync = async (target: Target, doc: Y.Doc) => {
-    const provider = new WebsocketProvider(target.origin, target.room, doc, { params: target.token ? { token: target.token } : {}, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true });
-    while (!provider.synced) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 200)); // let our sync step 2 reach the server
-    provider.destroy();
-  };
+/** The seeded checklist of our room (the plan's, made at activation), as one Yjs update. */
+async function stateOf(target: Target): Promise<Uint8Array> {
   const doc = new Y.Doc();
-  await sync(from, doc);
-  const copy = new Y.Doc();
-  Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc));
-  await sync(to, copy);
-  return Y.encodeStateAsUpdate(doc).byteLength;
+  const provider = new WebsocketProvider(target.origin, target.room, doc, { params: target.token ? { token: target.token } : {}, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true });
+  while (!provider.synced) await new Promise((r) => setTimeout(r, 10));
+  provider.destroy();
+  return Y.encodeStateAsUpdate(doc);
 }
 
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 async function main() {
-  console.log(`bench:room — ${quick ? 'quick' : 'full'} run, ${SIZES.map((n) => `${trialsFor(n)} edits at N=${n}`).join(', ')}, database: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}\n`);
-  const yingji = await ours();
-  const ref = await reference();
-  const docBytes = await copyDoc(yingji, ref);
-  console.log(`Both rooms hold the seeded checklist (${docBytes} bytes of Yjs state).\n`);
-  const rows: string[] = [];
-  let worstRatio = 0;
+  const database = process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite';
+  console.log(`bench:room — ${quick ? 'quick' : 'full'} run, ${SIZES.map((n) => `${trialsFor(n)} edits at N=${n}`).join(', ')}, database: ${database}, ${CLIENT_WORKERS} client worker threads, ${os.availableParallelism()} cores`);
+  console.log(`load average at start (1/5/15 min): ${loadavg()}\n`);
+  const kinds: [string, string][] = [
+    ['yingji', 'yingji'],
+    ['bare', '@y/websocket-server 0.1.1'],
+    ['hocuspocus', 'hocuspocus (no persistence)'],
+    ['hocuspocus-db', `hocuspocus + extension-database (${database})`],
+  ];
+  const targets: Target[] = [];
+  for (const [kind, name] of kinds.filter(([k]) => k === 'yingji' || !only || only.includes(k))) targets.push(await spawn(kind, name));
+  const [yingji] = targets as [Target];
+  const byKind = (k: string) => targets.find((t) => t.kind === k);
+  console.log('Durability in force:');
+  for (const t of targets) console.log(`  ${t.durability}`);
+  const seed = await stateOf(yingji);
+  for (const t of targets.slice(1)) await t.call('seed', { update: Buffer.from(seed).toString('base64') });
+  console.log(`\nEvery room holds the seeded checklist (${seed.byteLength} bytes of Yjs state). Server CPU per edit = the server process's user+system CPU over the timed edits ÷ edits.\n`);
+  const summary: string[] = [];
   for (const n of SIZES) {
-    const [a, b] = (await fanOut([yingji, ref], n)) as [Awaited<ReturnType<typeof fanOut>>[number], Awaited<ReturnType<typeof fanOut>>[number]];
-    const ratio = a.p99 / b.p99;
-    worstRatio = Math.max(worstRatio, ratio);
-    rows.push(
-      `N=${String(n).padEnd(5)} yingji p50 ${fmt(a.p50)} p99 ${fmt(a.p99)} | reference p50 ${fmt(b.p50)} p99 ${fmt(b.p99)} | p99 ratio ${ratio.toFixed(2)}× | heap/conn yingji ${(a.perConnection / 1024).toFixed(1)} KiB, reference ${(b.perConnection / 1024).toFixed(1)} KiB | connect+sync all ${fmt(a.connectMs)} vs ${fmt(b.connectMs)}`,
-    );
-    console.log(rows.at(-1));
+    const rows = await fanOut(targets, n);
+    const ours = rows[0]!;
+    console.log(`N=${n}`);
+    for (const r of rows) {
+      console.log(`  ${r.name.padEnd(48)} p50 ${fmt(r.p50).padStart(9)}  p99 ${fmt(r.p99).padStart(9)}  CPU/edit ${r.cpuMs.toFixed(2).padStart(6)} ms  heap/conn ${(r.perConnection / 1024).toFixed(1).padStart(6)} KiB  connect+sync all ${fmt(r.connectMs)}`);
+    }
+    for (const [k, label] of [['bare', 'bare relay'], ['hocuspocus', 'hocuspocus'], ['hocuspocus-db', 'hocuspocus+db']] as const) {
+      const i = targets.findIndex((t) => t.kind === k);
+      if (i < 0) continue;
+      const r = rows[i]!;
+      const line = `N=${String(n).padEnd(5)} yingji / ${label.padEnd(14)} p50 ${ratio(ours.p50, r.p50)}  p99 ${ratio(ours.p99, r.p99)}  CPU/edit ${ratio(ours.cpuMs, r.cpuMs)}`;
+      console.log(`  ${line}`);
+      summary.push(line);
+    }
+    console.log('');
   }
-  const w = yingji.writes();
+  const w = (await yingji.call<{ writes: { statements: number; updates: number; commitMs: number } }>('stats')).writes;
   console.log(`yingji writes: ${w.updates} updates in ${w.statements} statements, mean commit ${(w.commitMs / Math.max(1, w.statements)).toFixed(2)} ms`);
+  const hw = byKind('hocuspocus-db') && (await byKind('hocuspocus-db')!.call<{ writes: { statements: number; commitMs: number } }>('stats')).writes;
+  if (hw) console.log(`hocuspocus-db stores (debounced, after relay): ${hw.statements}, mean ${(hw.commitMs / Math.max(1, hw.statements)).toFixed(2)} ms`);
   console.log(`\nReconnect storm: ${STORM_CLIENTS} clients connected, server restarted`);
-  for (const target of [yingji, ref]) {
+  for (const target of [yingji, byKind('bare')].filter((t): t is Target => !!t)) {
     const s = await storm(target);
     console.log(
       `  ${target.name.padEnd(26)} all re-synced ${fmt(s.recoveryMs)} after the restart (${s.recoveryMs <= 5000 ? 'within' : 'OVER'} 5 s), ${s.attempts} connection attempts; rooms left after all left: ${s.roomsLeft}; server heap ${s.baselineMb.toFixed(1)} MiB before → ${s.connectedMb.toFixed(1)} MiB with clients → ${s.afterMb.toFixed(1)} MiB after`,
     );
   }
-  console.log(`\nWorst p99 ratio yingji/reference: ${worstRatio.toFixed(2)}× (target ≤ 1.5×)`);
-  await worker.terminate();
-  await yingji.close();
-  await ref.close();
+  console.log(`\nRatios (yingji / reference), ${database}:`);
+  for (const line of summary) console.log(`  ${line}`);
+  console.log(`load average at end (1/5/15 min): ${loadavg()}`);
+  await Promise.all(workers.map((w) => w.worker.terminate()));
+  // Hocuspocus's destroy() can wait for ever (its direct connection); what does not close in 5 s is killed.
+  await Promise.race([Promise.all(targets.map((t) => t.call('close').catch(() => {}))), new Promise((r) => setTimeout(r, 5000))]);
+  for (const t of targets) if (t.child.exitCode === null) t.child.kill('SIGKILL');
   process.exit(0);
 }
 
 main().catch(async (err) => {
   console.error(err);
-  await worker.terminate();
+  await Promise.all(workers.map((w) => w.worker.terminate()));
   process.exit(1);
 });
