@@ -18,6 +18,7 @@ import { CHECKLIST_ARRAY, FINISHED_STATUSES, ITEM_FIELDS } from '../../shared/ch
 import type { Plan } from '../../shared/plan.js';
 import * as Y from 'yjs';
 import { CHECKLIST_EVENT_TYPES, RESOURCE_EVENT_TYPES } from '../../shared/events.js';
+import { BackgroundLoops } from '../background/loops.js';
 
 interface ClaimedStep {
   id: string;
@@ -80,9 +81,7 @@ export function callTwiml(headline: string): string {
  */
 export class EscalationScheduler {
   readonly nodeId = `esc-${randomUUID().slice(0, 8)}`;
-  private running = false;
-  private loops: Promise<void>[] = [];
-  private wakers = new Set<() => void>();
+  private readonly background = new BackgroundLoops();
   private readonly twilio: ReturnType<typeof twilioClient>;
 
   constructor(
@@ -97,40 +96,23 @@ export class EscalationScheduler {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loops.push(this.loop(), this.reaperLoop(), this.plannerLoop());
+    this.background.start(() => this.loop(), () => this.reaperLoop(), () => this.plannerLoop());
   }
 
   wake(): void {
-    for (const w of this.wakers) w();
+    this.background.wake();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake();
-    await Promise.all(this.loops);
-    this.loops = [];
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakers.add(done);
-    });
+  stop(): Promise<void> {
+    return this.background.stop();
   }
 
   private async loop(): Promise<void> {
-    while (this.running) {
+    while (this.background.running) {
       try {
         const batch = await this.claim();
         if (batch.length === 0) {
-          await this.sleep(this.config.ACK_POLL_MS);
+          await this.background.sleep(this.config.ACK_POLL_MS);
           continue;
         }
         let next = 0;
@@ -141,13 +123,13 @@ export class EscalationScheduler {
         );
       } catch (err) {
         this.log.error({ err }, 'escalation scheduler error');
-        await this.sleep(1000);
+        await this.background.sleep(1000);
       }
     }
   }
 
   private async reaperLoop(): Promise<void> {
-    while (this.running) {
+    while (this.background.running) {
       try {
         const { rowCount } = await this.db.pool.query(
           `UPDATE escalation_steps SET status = CASE WHEN $2::boolean THEN 'unknown' ELSE 'queued' END,
@@ -159,19 +141,19 @@ export class EscalationScheduler {
       } catch (err) {
         this.log.error({ err }, 'escalation reaper error');
       }
-      await this.sleep(Math.min(5000, Math.max(100, this.config.ACK_CLAIM_TIMEOUT_MS / 4)));
+      await this.background.sleep(Math.min(5000, Math.max(100, this.config.ACK_CLAIM_TIMEOUT_MS / 4)));
     }
   }
 
   /** Overdue-checklist steps for active incidents (idempotent inserts, so every node may plan). */
   private async plannerLoop(): Promise<void> {
-    while (this.running) {
+    while (this.background.running) {
       try {
         if (await planChecklistSteps(this.db.pool, this.config.CHECKLIST_OVERDUE_GRACE_MINUTES)) this.wake();
       } catch (err) {
         this.log.error({ err }, 'checklist step planner error');
       }
-      await this.sleep(Math.max(1000, this.config.ACK_POLL_MS));
+      await this.background.sleep(Math.max(1000, this.config.ACK_POLL_MS));
     }
   }
 

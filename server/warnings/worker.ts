@@ -7,6 +7,7 @@ import type { ExerciseSinks } from './exercise-sinks.js';
 import type { ProgressReporter } from './progress-reporter.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ChannelSender, ClaimedDelivery, SendOutcome, SentWarning } from './channels/types.js';
+import { BackgroundLoops } from '../background/loops.js';
 
 const CONCURRENCY: Record<WarningChannel, number> = { sms: 8, push: 32, broadcast: 8 };
 
@@ -17,9 +18,7 @@ const CONCURRENCY: Record<WarningChannel, number> = { sms: 8, push: 32, broadcas
  */
 export class OutboxWorker {
   readonly nodeId = `node-${randomUUID().slice(0, 8)}`;
-  private running = false;
-  private loops: Promise<void>[] = [];
-  private wakers = new Set<() => void>();
+  private readonly background = new BackgroundLoops();
   private readonly limiters: Record<WarningChannel, { take(): Promise<void> }>;
   private readonly cache = new Map<string, SentWarning>();
 
@@ -37,55 +36,37 @@ export class OutboxWorker {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    for (const ch of Object.keys(this.senders) as WarningChannel[]) this.loops.push(this.loop(ch));
-    this.loops.push(this.reaperLoop());
+    this.background.start(...(Object.keys(this.senders) as WarningChannel[]).map((ch) => () => this.loop(ch)), () => this.reaperLoop());
   }
 
   /** Wakes sleeping loops (a warning was just approved on this node). */
   wake(): void {
-    for (const w of this.wakers) w();
+    this.background.wake();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake();
-    await Promise.all(this.loops);
-    this.loops = [];
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakers.add(done);
-    });
+  stop(): Promise<void> {
+    return this.background.stop();
   }
 
   private async loop(channel: WarningChannel): Promise<void> {
-    while (this.running) {
+    while (this.background.running) {
       try {
         const batch = await this.claim(channel);
         if (batch.length === 0) {
-          await this.sleep(this.config.WARNING_POLL_MS);
+          await this.background.sleep(this.config.WARNING_POLL_MS);
           continue;
         }
         await this.process(channel, batch);
       } catch (err) {
         this.log.error({ err, channel }, 'outbox worker error');
-        await this.sleep(1000);
+        await this.background.sleep(1000);
       }
     }
   }
 
   /** Rows left in `sending` by a crashed or stalled node: resend only where the far side dedupes. */
   private async reaperLoop(): Promise<void> {
-    while (this.running) {
+    while (this.background.running) {
       try {
         const noResend = Object.values(this.senders).filter((s) => !s.resendAfterCrash).map((s) => s.channel);
         const { rows } = await this.db.pool.query<{ warning_id: string }>(
@@ -104,7 +85,7 @@ export class OutboxWorker {
       } catch (err) {
         this.log.error({ err }, 'outbox reaper error');
       }
-      await this.sleep(Math.min(5000, Math.max(200, this.config.WARNING_CLAIM_TIMEOUT_MS / 4)));
+      await this.background.sleep(Math.min(5000, Math.max(200, this.config.WARNING_CLAIM_TIMEOUT_MS / 4)));
     }
   }
 
