@@ -58,7 +58,7 @@ async function yingji(): Promise<Served> {
   const { loadConfig } = await import('../server/config.js');
   const { createLogger } = await import('../server/log.js');
   const { startServer } = await import('../server/app.js');
-  const { roomsOf } = await import('../server/rooms/module.js');
+  const { checklistOf } = await import('../server/checklist/module.js');
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'yingji-bench-'));
   const env = (port: number) => ({
     PORT: String(port),
@@ -96,8 +96,8 @@ async function yingji(): Promise<Served> {
       await server.close();
       server = await start(port);
     },
-    openRooms: () => roomsOf(server.context).stats().rooms,
-    writes: () => roomsOf(server.context).stats().writes,
+    openRooms: () => checklistOf(server.context).stats().rooms,
+    writes: () => checklistOf(server.context).stats().writes,
     async close() {
       await server.close();
       await rm(dataDir, { recursive: true, force: true });

@@ -18,8 +18,8 @@ import { seedOrganisationIfEmpty } from './resources/seed.js';
 import { resourcesModule } from './resources/module.js';
 import { createHttpApp } from './http/app.js';
 import { healthModule, idempotencyModule } from './http/module.js';
-import { liveModule } from './live/module.js';
-import { roomsModule } from './rooms/module.js';
+import { feedModule } from './feed/module.js';
+import { checklistModule } from './checklist/module.js';
 import { warningsModule } from './warnings/module.js';
 import { fieldModule } from './field/module.js';
 import { webModule } from './web/module.js';
@@ -45,9 +45,9 @@ const modulesFor = (startup: { drillSeeds: Scenario[] }): ModuleFactory[] => [
   idempotencyModule,
   plansModule,
   incidentsModule,
-  liveModule,
+  feedModule,
   resourcesModule,
-  roomsModule,
+  checklistModule,
   warningsModule,
   fieldModule,
   (ctx) => drillsModule(ctx, startup.drillSeeds),

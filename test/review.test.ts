@@ -12,7 +12,7 @@ import { connectClient, synced, type YClient } from './rooms-helpers.js';
 import { effectiveChecklist, type Plan } from '../shared/plan.js';
 import { withTransaction } from '../server/db/database.js';
 import { appendEvent } from '../server/incidents/event-log.js';
-import { compactDoc } from '../server/rooms/doc-store.js';
+import { compactDoc } from '../server/checklist/doc-store.js';
 import { renderReviewHtml } from '../server/review/html.js';
 import { renderReviewDocx } from '../server/review/docx.js';
 import type { DrillReviewSection } from '../shared/drill-review.js';

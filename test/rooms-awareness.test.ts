@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/log.js';
 import { startServer, type RunningServer } from '../server/app.js';
-import { roomsOf } from '../server/rooms/module.js';
+import { checklistOf } from '../server/checklist/module.js';
 import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
 import { connectClient, synced, waitFor, type YClient } from './rooms-helpers.js';
 import { rawClient, type RawClient } from './rooms-raw.js';
@@ -126,7 +126,7 @@ describe('awareness on several nodes', () => {
   it('is relayed to the other node, stamped; ownership holds across nodes; a leave is seen there', async () => {
     if (!second) {
       // Embedded PGlite belongs to one process, so there is exactly one node: nothing to relay.
-      expect(roomsOf(t.server.context).crossNode).toBe(false);
+      expect(checklistOf(t.server.context).crossNode).toBe(false);
       return;
     }
     const id = await activate();

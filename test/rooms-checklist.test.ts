@@ -6,8 +6,8 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { connectClient, synced, waitFor, yjsOrigin, type YClient } from './rooms-helpers.js';
 import { effectiveChecklist } from '../shared/plan.js';
 import { CHECKLIST_ARRAY, CHECKLIST_ITEM_STATUS_EVENT, YJS_CLOSE_CODES } from '../shared/checklist.js';
-import { readStoredDoc } from '../server/rooms/doc-store.js';
-import { roomsOf } from '../server/rooms/module.js';
+import { readStoredDoc } from '../server/checklist/doc-store.js';
+import { checklistOf } from '../server/checklist/module.js';
 
 let t: TestServer;
 const clients: YClient[] = [];
@@ -118,7 +118,7 @@ describe('live checklist (Yjs)', () => {
     // Nothing was loaded or created for the refused clients.
     const { rows } = await t.server.context.db.pool.query(`SELECT count(*) AS n FROM checklist_docs WHERE incident_id = '6b1d9a52-4a7e-4c1e-9d7a-000000000000'`);
     expect(Number(rows[0].n)).toBe(0);
-    await waitFor(() => roomsOf(t.server.context).stats().rooms === countOpenRooms(), 'no room kept for refused clients');
+    await waitFor(() => checklistOf(t.server.context).stats().rooms === countOpenRooms(), 'no room kept for refused clients');
   });
 
   it('an observer receives everything but its edits are never applied', async () => {
@@ -221,7 +221,7 @@ describe('live checklist (Yjs)', () => {
   });
 
   it('seeds exactly once when activation and first connections race', async () => {
-    const rooms = roomsOf(t.server.context);
+    const rooms = checklistOf(t.server.context);
     for (let round = 0; round < 3; round++) {
       const res = await t.admin.post('/api/incidents', { planId: 'hazchem-leak', level: 'II', mode: 'exercise' });
       const id = res.body.incident.id;
@@ -388,7 +388,7 @@ describe('live checklist (Yjs)', () => {
     await waitFor(async () => (await storedItems(id))[0].note.length === 14, 'all stored');
     const before = await storedItems(id);
     expect(await updateRows(id)).toBeGreaterThan(5);
-    expect(await roomsOf(t.server.context).compactBusyDocs()).toBeGreaterThan(5);
+    expect(await checklistOf(t.server.context).compactBusyDocs()).toBeGreaterThan(5);
     expect(await updateRows(id)).toBe(0);
     expect(await storedItems(id)).toEqual(before);
     // Clients keep working on the compacted doc, and a fresh client loads it whole.
@@ -402,7 +402,7 @@ describe('live checklist (Yjs)', () => {
 
   it('unloads a doc and its awareness after the last client leaves', async () => {
     const { id } = await activate('III');
-    const rooms = roomsOf(t.server.context);
+    const rooms = checklistOf(t.server.context);
     const cs = Array.from({ length: 5 }, () => client(id, t.admin.token));
     await Promise.all(cs.map(synced));
     cs[0]!.provider.awareness.setLocalStateField('user', { name: 'admin' });
@@ -414,10 +414,10 @@ describe('live checklist (Yjs)', () => {
 });
 
 function hasRoom(incidentId: string): boolean {
-  return (roomsOf(t.server.context) as any).entries.has(incidentId);
+  return (checklistOf(t.server.context) as any).entries.has(incidentId);
 }
 function countOpenRooms(): number {
   let n = 0;
-  for (const entry of (roomsOf(t.server.context) as any).entries.values()) if (entry.room && entry.room.conns.size > 0) n++;
+  for (const entry of (checklistOf(t.server.context) as any).entries.values()) if (entry.room && entry.room.conns.size > 0) n++;
   return n;
 }

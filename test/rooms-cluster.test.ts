@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/log.js';
 import { startServer, type RunningServer } from '../server/app.js';
-import { roomsOf } from '../server/rooms/module.js';
+import { checklistOf } from '../server/checklist/module.js';
 import { effectiveChecklist } from '../shared/plan.js';
 import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
 import { connectClient, synced, waitFor, type YClient } from './rooms-helpers.js';
@@ -33,10 +33,10 @@ describe('live checklist on several nodes', () => {
   it('clients on two nodes see each other’s edits, the seeding happens once, and closing on one node makes the other read-only', async () => {
     if (!second) {
       // Embedded PGlite belongs to one process, so there is exactly one node: nothing to keep in step.
-      expect(roomsOf(t.server.context).crossNode).toBe(false);
+      expect(checklistOf(t.server.context).crossNode).toBe(false);
       return;
     }
-    expect(roomsOf(t.server.context).crossNode).toBe(true);
+    expect(checklistOf(t.server.context).crossNode).toBe(true);
     const res = await t.admin.post('/api/incidents', { planId: 'heavy-snow', level: 'III', mode: 'actual' });
     const id = res.body.incident.id as string;
     const staff = await t.user('staff');
@@ -66,7 +66,7 @@ describe('live checklist on several nodes', () => {
 
     // Close on node 1: node 2 turns read-only.
     expect((await t.admin.post(`/api/incidents/${id}/close`, {})).status).toBe(200);
-    await waitFor(() => (second ? roomsOf(second.context) as any : null).entries.get(id)?.room?.closed === true, 'node 2 knows the incident is closed');
+    await waitFor(() => (second ? checklistOf(second.context) as any : null).entries.get(id)?.room?.closed === true, 'node 2 knows the incident is closed');
     b.items().get(2).set('status', 'done');
     await new Promise((r) => setTimeout(r, 300));
     expect(a.items().get(2).get('status')).toBe('todo');

@@ -10,7 +10,7 @@ import { connectClient, synced, waitFor, type YClient } from './rooms-helpers.js
 import { rawClient, storedDoc, type RawClient } from './rooms-raw.js';
 import { CHECKLIST_ARRAY, YJS_CLOSE_CODES } from '../shared/checklist.js';
 
-import { roomsOf } from '../server/rooms/module.js';
+import { checklistOf } from '../server/checklist/module.js';
 import type { JoinAck } from '../shared/live.js';
 
 const NOTE = 3000;
@@ -135,7 +135,7 @@ describe('Yjs connections', () => {
     await synced(other);
 
     mine[0]!.destroy();
-    await waitFor(() => roomsOf(t.server.context).limiter.count('user', u.userId) === 2, 'slot given back');
+    await waitFor(() => checklistOf(t.server.context).limiter.count('user', u.userId) === 2, 'slot given back');
     const again = yClient(id, u.token!);
     await synced(again);
     expect(again.closes).toEqual([]);

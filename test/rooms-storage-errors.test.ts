@@ -9,7 +9,7 @@ import * as encoding from 'lib0/encoding';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRestartableServer, type RestartableServer } from './helpers/restartable-server.js';
 import { connectClient, synced, waitFor, yjsOrigin, type YClient } from './rooms-helpers.js';
-import { readStoredDoc } from '../server/rooms/doc-store.js';
+import { readStoredDoc } from '../server/checklist/doc-store.js';
 import { CHECKLIST_ARRAY, ITEM_FIELDS as F } from '../shared/checklist.js';
 
 let s: RestartableServer;

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/log.js';
 import { startServer, type RunningServer } from '../server/app.js';
-import { roomsOf } from '../server/rooms/module.js';
+import { checklistOf } from '../server/checklist/module.js';
 import { Api } from './helpers/api.js';
 import { createTestDatabase } from './helpers/database.js';
 import { ADMIN_PASSWORD, tempDir, testEnv } from './helpers/server.js';
@@ -21,7 +21,7 @@ afterAll(async () => {
 const timers = traceTimers();
 afterAll(() => timers.stop());
 const byServerConnections = (stack: string) =>
-  !/y-websocket|rate-limiter-flexible/.test(stack) && /\/server\/(rooms|auth|connection-limiter)|node_modules\/ws\//.test(stack);
+  !/y-websocket|rate-limiter-flexible/.test(stack) && /\/server\/(checklist|auth|connection-limiter)|node_modules\/ws\//.test(stack);
 
 describe('reconnect storm', () => {
   it('after a restart every client re-syncs, and refused or dropped connections leak no doc, room or timer', async () => {
@@ -65,7 +65,7 @@ describe('reconnect storm', () => {
       'every client re-synced after the restart',
       60_000,
     );
-    const rooms = roomsOf(server.context);
+    const rooms = checklistOf(server.context);
     expect(rooms.stats()).toMatchObject({ rooms: 1, connections: good.length, loading: 0 });
     // Refused clients were refused again after the restart and then gave up (44xx is permanent), having received nothing.
     await waitFor(() => refused.every((c) => !c.provider.shouldConnect), 'refused clients gave up', 60_000);

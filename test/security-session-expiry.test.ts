@@ -3,7 +3,7 @@ import { io } from 'socket.io-client';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
 import { connectClient, synced, type YClient } from './rooms-helpers.js';
-import { readStoredDoc } from '../server/rooms/doc-store.js';
+import { readStoredDoc } from '../server/checklist/doc-store.js';
 import { CHECKLIST_ARRAY } from '../shared/checklist.js';
 
 /**

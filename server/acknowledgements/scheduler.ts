@@ -13,7 +13,7 @@ import { retryDelayMs } from '../warnings/worker.js';
 import { ACK_SUBJECT, ackSmsSuffix, type AckStep } from './acks.js';
 import { DISPATCH_SUBJECT } from './dispatch-steps.js';
 import { CHECKLIST_SUBJECT, planChecklistSteps } from './checklist-steps.js';
-import { readStoredDoc } from '../rooms/doc-store.js';
+import { readStoredDoc } from '../checklist/doc-store.js';
 import { CHECKLIST_ARRAY, FINISHED_STATUSES, ITEM_FIELDS } from '../../shared/checklist.js';
 import type { Plan } from '../../shared/plan.js';
 import * as Y from 'yjs';

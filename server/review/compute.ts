@@ -8,7 +8,7 @@ import * as Y from 'yjs';
 import type { Queryable } from '../db/database.js';
 import { listEvents, verifyEvents } from '../incidents/event-log.js';
 import type { IncidentRecord } from '../incidents/incidents.js';
-import { readStoredDoc } from '../rooms/doc-store.js';
+import { readStoredDoc } from '../checklist/doc-store.js';
 import { CHECKLIST_ARRAY, CHECKLIST_ITEM_STATUS_EVENT, FINISHED_STATUSES, type ChecklistItem } from '../../shared/checklist.js';
 import { EVENT_TYPES, FIELD_EVENT_TYPES, RESOURCE_EVENT_TYPES, WARNING_EVENT_TYPES, type IncidentEvent } from '../../shared/events.js';
 import { effectiveChecklist } from '../../shared/plan.js';

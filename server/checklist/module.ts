@@ -43,23 +43,23 @@ export interface RoomStats {
   writes: UpdateWriter['stats'];
 }
 
-const instances = new WeakMap<ServerContext, RoomsModule>();
+const instances = new WeakMap<ServerContext, ChecklistModule>();
 
 /** The rooms module of a running server (tests and the benchmark read its stats). */
-export function roomsOf(context: ServerContext): RoomsModule {
+export function checklistOf(context: ServerContext): ChecklistModule {
   const module = instances.get(context);
   if (!module) throw new Error('the rooms module is not part of this server');
   return module;
 }
 
-export function roomsModule(context: ServerContext): RoomsModule {
-  const module = new RoomsModule(context);
+export function checklistModule(context: ServerContext): ChecklistModule {
+  const module = new ChecklistModule(context);
   instances.set(context, module);
   return module;
 }
 
-export class RoomsModule implements Module {
-  readonly name = 'rooms';
+export class ChecklistModule implements Module {
+  readonly name = 'checklist';
   readonly upgradePaths = [YJS_PATH_PREFIX];
   private readonly wss: WebSocketServer;
   private readonly entries = new Map<string, RoomEntry>();

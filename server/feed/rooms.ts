@@ -30,7 +30,7 @@ function parse<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
  * refusing whatever else a client sends. Every handler answers through its acknowledgement, or a
  * `live:error` event when there is none; too many refused messages close the connection.
  */
-export class LiveRooms {
+export class FeedRooms {
   /** Presence writes of one socket, in order (a quick leave and rejoin must not land reversed). */
   private readonly presenceWrites = new Map<string, Promise<void>>();
   /** Set on shutdown: the node's presence rows are then removed all at once. */

@@ -9,7 +9,7 @@ import { authenticate, closeWithSession } from './auth.js';
 import { ClusterMessageType } from '../cluster/cluster.js';
 import { EventFanout } from './event-fanout.js';
 import { PresenceBroadcaster, PresenceStore } from './presence.js';
-import { LiveRooms } from './rooms.js';
+import { FeedRooms } from './rooms.js';
 import { limitConnections } from './connection-limits.js';
 import { connectionLimiter } from '../cluster/connection-limits.js';
 import { roomOf, type LiveServer } from './types.js';
@@ -23,12 +23,12 @@ const CURSOR_SWEEP_INTERVAL_MS = 30_000;
  * the log. Events come from this node's bus and from other nodes through the cluster seam
  * (`incident.event`, `presence.changed`); presence lives in PostgreSQL so every node shows everyone.
  */
-export function liveModule(context: ServerContext): Module {
+export function feedModule(context: ServerContext): Module {
   const { config, db, log, bus, incidents, sessions, cluster } = context;
   const nodeId = cluster.nodeId;
   const presence = new PresenceStore(db.pool, nodeId, config.LIVE_NODE_TTL_MS, (incidentId) => void cluster.publish({ type: ClusterMessageType.PresenceChanged, incidentId }));
   let io: LiveServer | undefined;
-  let rooms: LiveRooms | undefined;
+  let rooms: FeedRooms | undefined;
   let fanout: EventFanout | undefined;
   let presenceFeed: PresenceBroadcaster | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -64,7 +64,7 @@ export function liveModule(context: ServerContext): Module {
   });
 
   return {
-    name: 'live',
+    name: 'feed',
     routers: [status],
     upgradePaths: [LIVE_PATH],
     attach(server: http.Server) {
@@ -94,7 +94,7 @@ export function liveModule(context: ServerContext): Module {
         log,
       );
       presenceFeed = new PresenceBroadcaster(presence, (incidentId, members) => liveIo.to(roomOf(incidentId)).emit(LIVE_EVENTS.presence, { incidentId, members }), roomSize, log);
-      rooms = new LiveRooms(liveIo, { db: db.pool, incidents, fanout, presence, presenceFeed, log, maxBadMessages: config.LIVE_MAX_BAD_MESSAGES });
+      rooms = new FeedRooms(liveIo, { db: db.pool, incidents, fanout, presence, presenceFeed, log, maxBadMessages: config.LIVE_MAX_BAD_MESSAGES });
       const liveRooms = rooms;
       liveIo.use(authenticate(sessions));
       const limiter = connectionLimiter(context, { perUser: config.LIVE_MAX_CONNECTIONS_PER_USER, perIncident: config.LIVE_MAX_CONNECTIONS_PER_INCIDENT }, 'socketio', 'live feed connections');
