@@ -372,6 +372,9 @@ describe('evaluation', () => {
     expect((await evaluator.post(`/api/drills/${id}/observations`, { text: 'x', rating: 9 })).status).toBe(400);
     expect((await evaluator.post(`/api/drills/${id}/observations`, { text: 'x', injectId: 'nope' })).status).toBe(400);
 
+    // While the drill runs, the participants' review carries no scoreboard; the evaluator's does.
+    expect((await commander.get(`/api/incidents/${incidentId}/review`)).body.review.drill).toBeNull();
+    expect((await evaluator.get(`/api/incidents/${incidentId}/review`)).body.review.drill).toMatchObject({ drillId: id, endedAt: null });
     await controller.post(`/api/drills/${id}/end`);
     const after = await drillOf(id, evaluator);
     expect(after).toMatchObject({ id, kind: 'tabletop', status: 'ended', incidentId, scenario: { id: 'tt-eval' } });
@@ -400,6 +403,8 @@ describe('evaluation', () => {
     expect(full.body.review.drill).toMatchObject({ drillId: id, scenarioId: 'tt-eval' });
     expect(full.body.review.drill.expectedActions.map((e: any) => [e.id, e.status])).toEqual(review!.expectedActions.map((e) => [e.id, e.status]));
     expect((await evaluator.get(`/api/incidents/${other}/review`)).body.review.drill).toBeNull();
+    // Once it has ended, the participants read it in their review too.
+    expect((await commander.get(`/api/incidents/${incidentId}/review`)).body.review.drill).toMatchObject({ drillId: id });
   });
 
   it('is readable by controllers and evaluators only', async () => {

@@ -8,6 +8,7 @@ import type { Database } from '../db/database.js';
 import { userText } from '../../shared/text.js';
 import { IMPROVEMENT_STATUSES } from '../../shared/review.js';
 import type { DrillReviewSource } from '../../shared/drill-review.js';
+import { can } from '../../shared/policy.js';
 import { computeReview } from './compute.js';
 import { renderReviewHtml } from './html.js';
 import { renderReviewDocx } from './docx.js';
@@ -34,7 +35,15 @@ export function reviewRoutes(db: Database, incidents: IncidentService, improveme
     const actor = actorOf(req);
     const incident = await incidents.get(actor, String(req.params.id));
     authorize(actor, 'review.read', { incident }, () => incidentNotFound(incident.id));
-    return computeReview(db.pool, incident, { drillSource: opts.drillSource, improvements: (id) => improvements.forIncident(id) });
+    // While a drill runs, its scoreboard (what is expected, by when; which injects are still to come)
+    // is for those who run or evaluate it; the participants read it once the drill has ended.
+    const source = opts.drillSource;
+    const drillSource: DrillReviewSource | undefined =
+      source && (async (incidentId) => {
+        const section = await source(incidentId);
+        return section && (section.endedAt !== null || can(actor, 'drill.read')) ? section : null;
+      });
+    return computeReview(db.pool, incident, { drillSource, improvements: (id) => improvements.forIncident(id) });
   };
   router.get('/api/incidents/:id/review', async (req, res) => {
     res.json({ review: await review(req) });
