@@ -17,6 +17,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export class SharedConnectionLimiter implements ConnectionLimiter {
   /** This node's own open leases, for `count` (stats and tests). */
   private readonly local: LocalConnectionLimiter;
+  /** Releases whose DELETE has not finished: this node's later acquires wait for them. */
+  private readonly releasing = new Set<Promise<unknown>>();
 
   constructor(
     private readonly db: Database,
@@ -37,6 +39,9 @@ export class SharedConnectionLimiter implements ConnectionLimiter {
     // (the join answers not_found) and is not counted in the database.
     const incidentId = rawIncidentId !== null && UUID.test(rawIncidentId) ? rawIncidentId : null;
     if (userId === null && incidentId === null) return this.local.acquire(null, rawIncidentId);
+    // A connection closed (or an incident left) on this node frees its slot before this node counts
+    // again: a client that leaves and re-joins is never refused by its own lease.
+    if (this.releasing.size > 0) await Promise.all(this.releasing);
     const leaseId = randomUUID();
     const refused = await withTransaction(this.db.pool, async (tx): Promise<Acquired | null> => {
       if (userId !== null) await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`yingji:conn:${this.kind}:u:${userId}`]);
@@ -67,7 +72,11 @@ export class SharedConnectionLimiter implements ConnectionLimiter {
           if (released) return;
           released = true;
           if (mine.ok) mine.lease.release();
-          this.db.pool.query('DELETE FROM connection_leases WHERE lease_id = $1', [leaseId]).catch((err: unknown) => this.log.warn({ err }, 'releasing a connection lease failed; it lapses with its node'));
+          const deleting: Promise<unknown> = this.db.pool
+            .query('DELETE FROM connection_leases WHERE lease_id = $1', [leaseId])
+            .catch((err: unknown) => this.log.warn({ err }, 'releasing a connection lease failed; it lapses with its node'))
+            .finally(() => this.releasing.delete(deleting));
+          this.releasing.add(deleting);
         },
       },
     };
