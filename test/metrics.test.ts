@@ -10,7 +10,8 @@ const sockets: Socket[] = [];
 const ydocs: YClient[] = [];
 
 beforeAll(async () => {
-  t = await startTestServer();
+  // No outbox workers: the rows this file inserts into the outbox must stay as inserted until scraped.
+  t = await startTestServer({ WARNING_WORKERS: 'false' });
   guarded = await startTestServer({ METRICS_TOKEN });
 });
 afterAll(async () => {
