@@ -1,7 +1,8 @@
 /**
  * npm run bench:memory — idle resident memory of one server node, as `npm start` runs it.
  *
- * Spawns `node --import tsx server/main.ts` on the embedded database twice on one data directory
+ * Builds the server as `npm start` does and spawns `node dist/server/main.mjs` on the embedded
+ * database twice on one data directory
  * (the first start creates the cluster, the second is an ordinary restart), and on real PostgreSQL
  * when BENCH_DATABASE_URL or TEST_DATABASE_URL is set; lets each sit idle (BENCH_IDLE_SECONDS, default 20)
  * and reads VmRSS from /proc. The reference in the same run is a bare node:http server process.
@@ -13,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { buildServer, SERVER_BUNDLE, START_ENV } from '../scripts/server-build.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
@@ -24,8 +26,10 @@ async function rssMiB(pid: number): Promise<number> {
 }
 
 /** Runs a process until it prints `ready`, waits idle, returns its RSS, then stops it. */
-async function idleRss(args: string[], env: Record<string, string>, ready: RegExp): Promise<number> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function idleRss(args: string[], env: Record<string, string | undefined>, ready: RegExp): Promise<number> {
+  // An undefined value removes the variable.
+  const merged = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter((e): e is [string, string] => e[1] !== undefined));
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (c: Buffer) => {
@@ -43,8 +47,9 @@ async function idleRss(args: string[], env: Record<string, string>, ready: RegEx
   return rss;
 }
 
-const server = (env: Record<string, string>) =>
-  idleRss(['--import', 'tsx', 'server/main.ts'], { PORT: '0', HOST: '127.0.0.1', ADMIN_PASSWORD: 'bench-password-1', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env }, /Yingji listening/);
+await buildServer();
+const server = (env: Record<string, string | undefined>) =>
+  idleRss(['--enable-source-maps', SERVER_BUNDLE], { PORT: '0', HOST: '127.0.0.1', ADMIN_PASSWORD: 'bench-password-1', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...START_ENV, ...env }, /Yingji listening/);
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'yingji-bench-memory-'));
 try {
@@ -55,6 +60,8 @@ try {
     ['bare node:http (reference)', bare],
     ['embedded PGlite, first start', embeddedFirst],
     ['embedded PGlite, restart', embeddedRestart],
+    // The same restart without npm start's malloc thresholds: what they are worth.
+    ['embedded, restart, glibc defaults', await server({ DATA_DIR: dataDir, MALLOC_TRIM_THRESHOLD_: undefined, MALLOC_MMAP_THRESHOLD_: undefined })],
   ];
   if (ADMIN_URL) {
     const name = `yingji_bench_mem_${randomBytes(4).toString('hex')}`;

@@ -14,7 +14,8 @@
  * replies { id, ok, result | error }. On start it sends { type: 'ready', origin, room, token, protocol, durability }.
  */
 import http from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import inspector from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
@@ -66,6 +67,8 @@ async function yingji(): Promise<Served> {
     DATA_DIR: dataDir,
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
     ...(process.env.EMBEDDED_SHARED_BUFFERS ? { EMBEDDED_SHARED_BUFFERS: process.env.EMBEDDED_SHARED_BUFFERS } : {}),
+    // The background schedulers' poll intervals, to see what their idle polling adds per edit.
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(WARNING|DRILL|ACK)_POLL_MS$/.test(k))),
     ADMIN_PASSWORD: 'bench-admin-password',
     LOG_LEVEL: 'silent',
     PLANS_DIR: path.join(ROOT, 'plans'),
@@ -237,13 +240,26 @@ if (process.env.BENCH_COUNT_WRITES) {
   };
 }
 
+/** Profiles only the timed edits (bench/room.ts --cpu-prof), not the start or the connecting. */
+let profiler: inspector.Session | undefined;
+
 async function main() {
   const served = kind === 'yingji' ? await yingji() : kind === 'bare' ? await bare() : await hocuspocus(kind === 'hocuspocus-db');
-  process.on('message', async (m: { id: number; type: string; update?: string }) => {
+  process.on('message', async (m: { id: number; type: string; update?: string; file?: string }) => {
     try {
       let result: unknown = {};
       if (m.type === 'seed') await served.seed(Buffer.from(m.update!, 'base64'));
       else if (m.type === 'cpu') result = process.cpuUsage();
+      else if (m.type === 'profile-start') {
+        profiler ??= new inspector.Session();
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+      } else if (m.type === 'profile-stop') {
+        const { profile } = await profiler!.post('Profiler.stop');
+        await writeFile(m.file!, JSON.stringify(profile));
+        profiler!.disconnect();
+      }
       else if (m.type === 'stats') result = { heapUsed: heapUsed(), openRooms: served.openRooms(), writes: served.writes(), socketWrites };
       else if (m.type === 'restart') {
         if (!served.restart) throw new Error(`${kind} cannot restart`);

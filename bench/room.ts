@@ -14,6 +14,10 @@
  * Then server heap per connection and a reconnect storm (yingji and the bare relay): clients
  * connected, server restarted in its process, time until every client is re-synced.
  * Prints the load average at start and end and the durability settings the databases report.
+ * Ours runs with npm start's environment (its malloc thresholds, scripts/server-build.ts START_ENV;
+ * BENCH_GLIBC_DEFAULTS=1 leaves them out); the references with the environment as it comes.
+ * `--servers=none` runs ours alone (the references' clients would need as many sockets again, e.g.
+ * at --sizes=10000); `--cpu-prof=DIR` writes each server's CPU profile of the timed edits.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +28,7 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import type { Command } from './room-clients.js';
+import { START_ENV } from '../scripts/server-build.js';
 
 const quick = process.argv.includes('--quick');
 const sizesArg = process.argv.find((a) => a.startsWith('--sizes='))?.split('=')[1];
@@ -33,7 +38,7 @@ const trialsFor = (n: number) => (quick ? 30 : n >= 1000 ? 100 : 300);
 const STORM_CLIENTS = quick ? 100 : 500;
 const CLIENT_WORKERS = Number(process.argv.find((a) => a.startsWith('--client-workers='))?.split('=')[1] ?? 4);
 const only = process.argv.find((a) => a.startsWith('--servers='))?.split('=')[1]?.split(',');
-/** --cpu-prof=DIR: the yingji server process writes a V8 CPU profile into DIR when it exits. */
+/** --cpu-prof=DIR: each server writes a V8 CPU profile of the timed edits at each N, DIR/<server>-N<n>.cpuprofile. */
 const cpuProfDir = process.argv.find((a) => a.startsWith('--cpu-prof='))?.split('=')[1];
 const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
@@ -76,7 +81,9 @@ interface Target {
 }
 
 async function spawn(kind: string, name: string): Promise<Target> {
-  const child = fork(path.join(import.meta.dirname, 'room-server.ts'), [kind], { execArgv: ['--import', 'tsx', ...(cpuProfDir && kind === 'yingji' ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Ours with the environment npm start gives it (its malloc thresholds); the references as they come.
+  const env = kind === 'yingji' && !process.env.BENCH_GLIBC_DEFAULTS ? { ...process.env, ...START_ENV } : process.env;
+  const child = fork(path.join(import.meta.dirname, 'room-server.ts'), [kind], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiting = new Map<number, (m: any) => void>();
   const ready = new Promise<any>((resolve, reject) => {
     child.on('message', (m: any) => {
@@ -139,11 +146,13 @@ async function fanOut(targets: Target[], n: number) {
   for (let i = 0; i < 5; i++) for (const r of results) await trial(r.target, ++editValue); // warm up
   const writesOf = async (t: Target) => (await t.call<{ socketWrites: { write: number; writev: number } }>('stats')).socketWrites;
   const writesStart = process.env.BENCH_COUNT_WRITES ? await Promise.all(results.map((r) => writesOf(r.target))) : [];
+  if (cpuProfDir) await Promise.all(results.map((r) => r.target.call('profile-start')));
   const cpuStart = await Promise.all(results.map((r) => cpuMicros(r.target)));
   for (let i = 0; i < trialsFor(n); i++) {
     for (const r of results) r.times.push(await trial(r.target, ++editValue));
   }
   const cpuEnd = await Promise.all(results.map((r) => cpuMicros(r.target)));
+  if (cpuProfDir) await Promise.all(results.map((r) => r.target.call('profile-stop', { file: path.resolve(cpuProfDir, `${r.target.name.split(' ')[0]!.replace(/[^a-z0-9-]+/gi, '_')}-N${n}.cpuprofile`) })));
   results.forEach((r, i) => (r.cpu = (cpuEnd[i]! - cpuStart[i]!) / 1000 / trialsFor(n)));
   if (process.env.BENCH_COUNT_WRITES) {
     const writesEnd = await Promise.all(results.map((r) => writesOf(r.target)));
@@ -241,8 +250,10 @@ async function main() {
   for (const line of summary) console.log(`  ${line}`);
   console.log(`load average at end (1/5/15 min): ${loadavg()}`);
   await Promise.all(workers.map((w) => w.worker.terminate()));
-  // Hocuspocus's destroy() can wait for ever (its direct connection); what does not close in 5 s is killed.
-  await Promise.race([Promise.all(targets.map((t) => t.call('close').catch(() => {}))), new Promise((r) => setTimeout(r, 5000))]);
+  // Hocuspocus's destroy() can wait for ever (its direct connection); what has not exited 5 s after
+  // 'close' is killed.
+  const exited = (t: Target) => new Promise<void>((resolve) => (t.child.exitCode !== null ? resolve() : t.child.once('exit', () => resolve())));
+  await Promise.race([Promise.all(targets.map((t) => t.call('close').catch(() => {}).then(() => exited(t)))), new Promise((r) => setTimeout(r, 5000))]);
   for (const t of targets) if (t.child.exitCode === null) t.child.kill('SIGKILL');
   process.exit(0);
 }

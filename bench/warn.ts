@@ -10,6 +10,9 @@
  * 3. SMS: the worker sending through the real twilio client to a local fake Twilio at the
  *    configured rate limit — measured rate / configured rate.
  *
+ * `npm run bench:warn -- --only enqueue` runs part 1 alone (`--only push`, `--only sms` likewise;
+ * a comma-separated list picks several).
+ *
  * BENCH_DATABASE_URL (or TEST_DATABASE_URL) names an admin connection (default
  * postgresql://postgres@127.0.0.1:5432/test; the bench makes and drops its own database);
  * BENCH_EMBEDDED=1 uses embedded PGlite instead.
@@ -41,6 +44,10 @@ const SMS = Number(process.env.BENCH_SMS ?? 300);
 const SMS_RATE = Number(process.env.BENCH_SMS_RATE ?? 100);
 const embedded = process.env.BENCH_EMBEDDED === '1';
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+
+const onlyArg = process.argv.indexOf('--only');
+const PARTS = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? '').split(',') : ['enqueue', 'push', 'sms']);
+for (const p of PARTS) if (!['enqueue', 'push', 'sms'].includes(p)) throw new Error(`--only: unknown part ${p} (enqueue, push, sms)`);
 
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 const fmt = (n: number, d = 1) => n.toFixed(d);
@@ -92,6 +99,7 @@ async function main() {
     const circle = { lat: 41.8, lon: 123.36, radiusKm: 3 };
 
     // ---- 1. Enqueue 100,000 -------------------------------------------------------------
+    // The recipients and the warning's draft are set up for every part (push and SMS drafts use the same area).
     await pool.query(
       `INSERT INTO warning_recipients (id, list, kind, phone, lat, lon)
        SELECT gen_random_uuid(), 'bench', 'public', '+86136' || lpad(i::text, 8, '0'), 41.8 + (random() - 0.5) * 0.04, 123.36 + (random() - 0.5) * 0.05
@@ -107,32 +115,29 @@ async function main() {
     const draft = ((await draftRes.json()) as any).warning;
     void staffUser;
     let t0 = process.hrtime.bigint();
-    const approved = (await api('POST', `/api/warnings/${draft.id}/approve`, {})).warning;
-    const enqueueMs = ms(t0);
-    const enqueued = approved.delivery.channels.find((c: any) => c.channel === 'sms').total;
+    if (PARTS.has('enqueue')) {
+      const approved = (await api('POST', `/api/warnings/${draft.id}/approve`, {})).warning;
+      const enqueueMs = ms(t0);
+      const enqueued = approved.delivery.channels.find((c: any) => c.channel === 'sms').total;
 
-    // Reference: the same number of outbox rows by a raw INSERT … SELECT (same table, same indexes).
-    const refWarning = randomUUID();
-    await pool.query(`INSERT INTO warnings (id, incident_id, mode, status, msg_type, fields, author_id) SELECT $1, $2, 'actual', 'draft', 'Alert', '{}'::jsonb, author_id FROM warnings WHERE id = $3`, [refWarning, incident.id, draft.id]);
-    t0 = process.hrtime.bigint();
-    await pool.query(
-      `INSERT INTO warning_deliveries (warning_id, channel, target_id, address, exercise, status)
-       SELECT $1, 'sms', 'tel:+86136' || lpad(i::text, 8, '0'), '+86136' || lpad(i::text, 8, '0'), false, 'queued' FROM generate_series(1, $2::int) i`,
-      [refWarning, enqueued],
-    );
-    const rawMs = ms(t0);
-    await pool.query(`UPDATE warning_deliveries SET status = 'cancelled' WHERE warning_id = ANY($1::uuid[])`, [[draft.id, refWarning]]);
-    console.log(`enqueue: ${enqueued} deliveries approved and enqueued in ${fmt(enqueueMs)} ms (HTTP approve, one transaction: CAP + INSERT…SELECT with area test + event) — target ≤ 5000 ms: ${enqueueMs <= 5000 ? 'OK' : 'MISSED'}`);
-    console.log(`enqueue reference: raw INSERT…SELECT of ${enqueued} rows ${fmt(rawMs)} ms; ratio approve/raw = ${fmt(enqueueMs / rawMs, 2)}`);
+      // Reference: the same number of outbox rows by a raw INSERT … SELECT (same table, same indexes).
+      const refWarning = randomUUID();
+      await pool.query(`INSERT INTO warnings (id, incident_id, mode, status, msg_type, fields, author_id) SELECT $1, $2, 'actual', 'draft', 'Alert', '{}'::jsonb, author_id FROM warnings WHERE id = $3`, [refWarning, incident.id, draft.id]);
+      t0 = process.hrtime.bigint();
+      await pool.query(
+        `INSERT INTO warning_deliveries (warning_id, channel, target_id, address, exercise, status)
+         SELECT $1, 'sms', 'tel:+86136' || lpad(i::text, 8, '0'), '+86136' || lpad(i::text, 8, '0'), false, 'queued' FROM generate_series(1, $2::int) i`,
+        [refWarning, enqueued],
+      );
+      const rawMs = ms(t0);
+      await pool.query(`UPDATE warning_deliveries SET status = 'cancelled' WHERE warning_id = ANY($1::uuid[])`, [[draft.id, refWarning]]);
+      console.log(`enqueue: ${enqueued} deliveries approved and enqueued in ${fmt(enqueueMs)} ms (HTTP approve, one transaction: CAP + INSERT…SELECT with area test + event) — target ≤ 5000 ms: ${enqueueMs <= 5000 ? 'OK' : 'MISSED'}`);
+      console.log(`enqueue reference: raw INSERT…SELECT of ${enqueued} rows ${fmt(rawMs)} ms; ratio approve/raw = ${fmt(enqueueMs / rawMs, 2)}`);
+    }
 
-    // ---- 2. Web Push throughput ----------------------------------------------------------
+    // Shared by the push and SMS parts.
     const vapid = await loadVapidKeys(pool);
     push.vapidPublicKey = vapid.publicKey;
-    const subs = Array.from({ length: PUSHES }, () => push.subscribe());
-    await pool.query(
-      `INSERT INTO push_subscriptions (id, endpoint, p256dh, auth, lat, lon) SELECT gen_random_uuid(), e, p, a, 41.8, 123.36 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(e, p, a)`,
-      [subs.map((s) => s.endpoint), subs.map((s) => s.keys.p256dh), subs.map((s) => s.keys.auth)],
-    );
     const sinks = new ExerciseSinks(config);
     const progress = new ProgressReporter(db, server.context.bus, config.WARNING_PROGRESS_INTERVAL_MS, log);
     const senders = {
@@ -140,10 +145,6 @@ async function main() {
       push: new PushChannel(config, pool, () => vapid, config.VAPID_SUBJECT),
       broadcast: new BroadcastChannel(pool, undefined),
     };
-    const pushDraftRes = await fetch(`${server.url}/api/incidents/${incident.id}/warnings`, { method: 'POST', headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...draftFields, channels: ['push'] }) });
-    const pushDraft = ((await pushDraftRes.json()) as any).warning;
-    await api('POST', `/api/warnings/${pushDraft.id}/approve`, {});
-    const worker = new OutboxWorker(db, config, senders, sinks, progress, log);
     const drained = async (id: string, channel: string) => {
       for (;;) {
         const { rows } = await pool.query(`SELECT count(*)::int AS n FROM warning_deliveries WHERE warning_id = $1 AND channel = $2 AND status IN ('queued', 'sending')`, [id, channel]);
@@ -151,54 +152,70 @@ async function main() {
         await new Promise((r) => setTimeout(r, 50));
       }
     };
-    let cpu0 = process.cpuUsage();
-    t0 = process.hrtime.bigint();
-    worker.start();
-    await drained(pushDraft.id, 'push');
-    const pushMs = ms(t0);
-    let cpu = process.cpuUsage(cpu0);
-    await worker.stop();
-    const pushDelivered = (await pool.query(`SELECT count(*)::int AS n FROM warning_deliveries WHERE warning_id = $1 AND status = 'delivered'`, [pushDraft.id])).rows[0].n;
-    const pushRate = pushDelivered / (pushMs / 1000);
-    const cores = (cpu.user + cpu.system) / 1000 / pushMs;
-    console.log(`push via outbox: ${pushDelivered}/${PUSHES} delivered in ${fmt(pushMs)} ms = ${fmt(pushRate)} pushes/s, ${fmt(cores, 2)} cores busy (this process, incl. the fake's decryption) → ${fmt(pushRate / Math.max(cores, 0.01))} pushes/s per core`);
 
-    // Reference: raw web-push at the same concurrency (32), no outbox, no database.
-    const agent = new https.Agent({ keepAlive: true, ca: push.cert });
-    const refSubs = Array.from({ length: PUSHES }, () => push.subscribe());
-    const payload = JSON.stringify({ title: '基准', body: 'x'.repeat(300) });
-    cpu0 = process.cpuUsage();
-    t0 = process.hrtime.bigint();
-    let next = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next < refSubs.length) {
-        const s = refSubs[next++]!;
-        await webpush.sendNotification({ endpoint: s.endpoint, keys: s.keys }, payload, { TTL: 3600, urgency: 'normal', vapidDetails: { subject: config.VAPID_SUBJECT, publicKey: vapid.publicKey, privateKey: vapid.privateKey }, agent });
-      }
-    }));
-    const refMs = ms(t0);
-    cpu = process.cpuUsage(cpu0);
-    const refRate = PUSHES / (refMs / 1000);
-    const refCores = (cpu.user + cpu.system) / 1000 / refMs;
-    console.log(`push reference (raw web-push, same concurrency): ${fmt(refRate)} pushes/s, ${fmt(refCores, 2)} cores → ${fmt(refRate / Math.max(refCores, 0.01))} pushes/s per core; ratio outbox/raw = ${fmt(pushRate / refRate, 2)}`);
+    // ---- 2. Web Push throughput ----------------------------------------------------------
+    if (PARTS.has('push')) {
+      const subs = Array.from({ length: PUSHES }, () => push.subscribe());
+      await pool.query(
+        `INSERT INTO push_subscriptions (id, endpoint, p256dh, auth, lat, lon) SELECT gen_random_uuid(), e, p, a, 41.8, 123.36 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(e, p, a)`,
+        [subs.map((s) => s.endpoint), subs.map((s) => s.keys.p256dh), subs.map((s) => s.keys.auth)],
+      );
+      const pushDraftRes = await fetch(`${server.url}/api/incidents/${incident.id}/warnings`, { method: 'POST', headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...draftFields, channels: ['push'] }) });
+      const pushDraft = ((await pushDraftRes.json()) as any).warning;
+      await api('POST', `/api/warnings/${pushDraft.id}/approve`, {});
+      const worker = new OutboxWorker(db, config, senders, sinks, progress, log);
+      let cpu0 = process.cpuUsage();
+      t0 = process.hrtime.bigint();
+      worker.start();
+      await drained(pushDraft.id, 'push');
+      const pushMs = ms(t0);
+      let cpu = process.cpuUsage(cpu0);
+      await worker.stop();
+      const pushDelivered = (await pool.query(`SELECT count(*)::int AS n FROM warning_deliveries WHERE warning_id = $1 AND status = 'delivered'`, [pushDraft.id])).rows[0].n;
+      const pushRate = pushDelivered / (pushMs / 1000);
+      const cores = (cpu.user + cpu.system) / 1000 / pushMs;
+      console.log(`push via outbox: ${pushDelivered}/${PUSHES} delivered in ${fmt(pushMs)} ms = ${fmt(pushRate)} pushes/s, ${fmt(cores, 2)} cores busy (this process, incl. the fake's decryption) → ${fmt(pushRate / Math.max(cores, 0.01))} pushes/s per core`);
+
+      // Reference: raw web-push at the same concurrency (32), no outbox, no database.
+      const agent = new https.Agent({ keepAlive: true, ca: push.cert });
+      const refSubs = Array.from({ length: PUSHES }, () => push.subscribe());
+      const payload = JSON.stringify({ title: '基准', body: 'x'.repeat(300) });
+      cpu0 = process.cpuUsage();
+      t0 = process.hrtime.bigint();
+      let next = 0;
+      await Promise.all(Array.from({ length: 32 }, async () => {
+        while (next < refSubs.length) {
+          const s = refSubs[next++]!;
+          await webpush.sendNotification({ endpoint: s.endpoint, keys: s.keys }, payload, { TTL: 3600, urgency: 'normal', vapidDetails: { subject: config.VAPID_SUBJECT, publicKey: vapid.publicKey, privateKey: vapid.privateKey }, agent });
+        }
+      }));
+      const refMs = ms(t0);
+      cpu = process.cpuUsage(cpu0);
+      const refRate = PUSHES / (refMs / 1000);
+      const refCores = (cpu.user + cpu.system) / 1000 / refMs;
+      console.log(`push reference (raw web-push, same concurrency): ${fmt(refRate)} pushes/s, ${fmt(refCores, 2)} cores → ${fmt(refRate / Math.max(refCores, 0.01))} pushes/s per core; ratio outbox/raw = ${fmt(pushRate / refRate, 2)}`);
+
+    }
 
     // ---- 3. SMS at the configured rate limit -------------------------------------------
-    await pool.query(`INSERT INTO warning_recipients (id, list, kind, phone, role) SELECT gen_random_uuid(), 'bench-sms', 'responder', '+86137' || lpad(i::text, 8, '0'), 'field' FROM generate_series(1, $1::int) i`, [SMS]);
-    const smsDraftRes = await fetch(`${server.url}/api/incidents/${incident.id}/warnings`, { method: 'POST', headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...draftFields, channels: ['sms'], audience: { description: { zh: '现场队员', en: 'Field' }, roles: ['field'] } }) });
-    const smsDraft = ((await smsDraftRes.json()) as any).warning;
-    await api('POST', `/api/warnings/${smsDraft.id}/approve`, {});
-    const smsWorker = new OutboxWorker(db, config, senders, sinks, progress, log);
-    t0 = process.hrtime.bigint();
-    smsWorker.start();
-    await drained(smsDraft.id, 'sms');
-    const smsMs = ms(t0);
-    await smsWorker.stop();
+    if (PARTS.has('sms')) {
+      await pool.query(`INSERT INTO warning_recipients (id, list, kind, phone, role) SELECT gen_random_uuid(), 'bench-sms', 'responder', '+86137' || lpad(i::text, 8, '0'), 'field' FROM generate_series(1, $1::int) i`, [SMS]);
+      const smsDraftRes = await fetch(`${server.url}/api/incidents/${incident.id}/warnings`, { method: 'POST', headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...draftFields, channels: ['sms'], audience: { description: { zh: '现场队员', en: 'Field' }, roles: ['field'] } }) });
+      const smsDraft = ((await smsDraftRes.json()) as any).warning;
+      await api('POST', `/api/warnings/${smsDraft.id}/approve`, {});
+      const smsWorker = new OutboxWorker(db, config, senders, sinks, progress, log);
+      t0 = process.hrtime.bigint();
+      smsWorker.start();
+      await drained(smsDraft.id, 'sms');
+      const smsMs = ms(t0);
+      await smsWorker.stop();
+      const smsSent = (await pool.query(`SELECT count(*)::int AS n FROM warning_deliveries WHERE warning_id = $1 AND status = 'sent'`, [smsDraft.id])).rows[0].n;
+      const smsRate = smsSent / (smsMs / 1000);
+      // A token bucket starts full (one second of burst), so the expected time is (n - rate) / rate.
+      const expected = Math.max(0, (SMS - SMS_RATE) / SMS_RATE) * 1000;
+      console.log(`sms via twilio client → fake Twilio: ${smsSent}/${SMS} in ${fmt(smsMs)} ms = ${fmt(smsRate)} SMS/s at WARNING_RATE_SMS=${SMS_RATE}; ratio measured/limit = ${fmt(smsRate / SMS_RATE, 2)} (bucket burst included; expected ≥ ${fmt(expected)} ms)`);
+    }
     progress.stop();
-    const smsSent = (await pool.query(`SELECT count(*)::int AS n FROM warning_deliveries WHERE warning_id = $1 AND status = 'sent'`, [smsDraft.id])).rows[0].n;
-    const smsRate = smsSent / (smsMs / 1000);
-    // A token bucket starts full (one second of burst), so the expected time is (n - rate) / rate.
-    const expected = Math.max(0, (SMS - SMS_RATE) / SMS_RATE) * 1000;
-    console.log(`sms via twilio client → fake Twilio: ${smsSent}/${SMS} in ${fmt(smsMs)} ms = ${fmt(smsRate)} SMS/s at WARNING_RATE_SMS=${SMS_RATE}; ratio measured/limit = ${fmt(smsRate / SMS_RATE, 2)} (bucket burst included; expected ≥ ${fmt(expected)} ms)`);
   } finally {
     await server.close();
     await push.stop();

@@ -44,7 +44,7 @@ const envSchema = z.object({
   ORGANISATION_FILE: z.string().min(1).default('./seed/demo-organisation.yaml'),
   // Drills (issue 11): shipped scenario seeds, and how often the scheduler looks for due injects and sealed drills.
   DRILLS_DIR: z.string().min(1).default('./drills'),
-  DRILL_POLL_MS: z.coerce.number().int().min(20).max(60_000).default(500),
+  DRILL_POLL_MS: z.coerce.number().int().min(20).max(60_000).default(2000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   TIMEZONE: z.string().min(1).default('Asia/Shanghai'),
@@ -110,7 +110,7 @@ const envSchema = z.object({
   WARNING_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
   WARNING_RETRY_BASE_MS: z.coerce.number().int().min(1).default(2000),
   WARNING_CLAIM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
-  WARNING_POLL_MS: z.coerce.number().int().min(10).default(250),
+  WARNING_POLL_MS: z.coerce.number().int().min(10).default(2000),
   WARNING_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(2000),
   // GB/T 35965.1 (issue 15): the issuing unit's code ZZZZZZDDDUUUXX.
   GBT35965_DIVISION_CODE: z.string().regex(/^\d{6}$/, 'must be a 6-digit GB/T 2260 division code').default('210106'),
@@ -118,7 +118,7 @@ const envSchema = z.object({
   GBT35965_UNIT_CODE: z.string().regex(/^\d{3}$/, 'must be 3 digits').default('000'),
   GBT35965_EXTENSION_CODE: z.string().regex(/^\d{2}$/, 'must be 2 digits').default('00'),
   // 叫应 (issue 15): the escalation scheduler.
-  ACK_POLL_MS: z.coerce.number().int().min(10).default(500),
+  ACK_POLL_MS: z.coerce.number().int().min(10).default(2000),
   ACK_CLAIM_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   // 叫应 of dispatch orders: minutes to acknowledge before the team leader is alerted (0 = off), then the deputy, then the board.
   DISPATCH_ACK_MINUTES: z.coerce.number().min(0).max(1440).default(10),

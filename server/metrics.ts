@@ -21,6 +21,7 @@ export class Metrics {
   readonly httpSeconds: client.Histogram<'method' | 'route' | 'status'>;
   readonly clusterNodes: client.Gauge;
   readonly clusterMessages: client.Gauge<'direction'>;
+  readonly presenceWriteFailures: client.Counter;
   private readonly connectionSources = new Map<string, () => number>();
   private readonly roomSources: (() => number)[] = [];
 
@@ -136,6 +137,11 @@ export class Metrics {
       collect() {
         for (const [direction, n] of Object.entries(opts.clusterStats())) this.set({ direction }, n);
       },
+    });
+    this.presenceWriteFailures = new client.Counter({
+      name: 'yingji_presence_write_failures_total',
+      help: 'Presence writes to Redis that failed (Redis down); the node writes its presence again when Redis is back',
+      registers,
     });
   }
 

@@ -33,7 +33,8 @@ beforeAll(async () => {
     WARNING_POLL_MS: '50',
     WARNING_RETRY_BASE_MS: '50',
     WARNING_RATE_SMS: '1000',
-    ACK_POLL_MS: '100',
+    // A minute: the approval wakes the scheduler and each step is taken when due, not at a poll.
+    ACK_POLL_MS: '60000',
   });
   push.vapidPublicKey = (await t.admin.get('/api/push/vapid-public-key')).body.publicKey;
   staff = await t.user('staff');

@@ -9,7 +9,7 @@ import { runClusterDrill } from './helpers/cluster-drill.js';
  */
 if (usingRealPostgres()) {
   describe('cluster failure drill', () => {
-    it('three nodes, one SIGKILLed mid-run: no relayed edit lost, no event missing or doubled in any feed, one SMS per recipient', async () => {
+    it('three nodes, one SIGKILLed mid-run: no relayed edit lost, no event missing or doubled in any feed, one SMS per recipient, every push subscriber reached', async () => {
       const r = await runClusterDrill({ feedClients: 9, docClients: 6, editsBefore: 10, editsAfter: 10, reportsBefore: 8, reportsAfter: 8, recipients: 1000, log: (l) => console.log(l) });
       console.log(`cluster drill: ${JSON.stringify(r)}`);
       expect(r.transport).toBe(process.env.REDIS_URL ? 'redis' : 'postgres-notify');
@@ -27,6 +27,17 @@ if (usingRealPostgres()) {
       expect(r.deliveries.sending ?? 0).toBe(0);
       expect(r.recipientsWithMoreThanOne).toBe(0);
       expect(r.smsMessages).toBe(r.deliveries.delivered! + (r.deliveries.sent ?? 0));
+      expect(r.deliveries.failed ?? 0).toBe(0);
+      expect(r.deliveries.unknown ?? 0).toBe(0);
+      // Web Push to the same 1,000: every subscriber reached and shown one notification; a push
+      // the victim sent but did not record is sent again (at-least-once), replacing its copy by tag.
+      expect(r.deliveredAtKill.push, 'the kill landed while pushes were going out').toBeLessThan(1000);
+      expect(r.push.deliveries).toMatchObject({ total: 1000, delivered: 1000 });
+      expect(r.push.subscribersReached).toBe(1000);
+      expect(r.push.notificationsShown).toBe(1000);
+      expect(r.push.received).toBeGreaterThanOrEqual(1000);
+      // Twice only what the victim had claimed when it died: at most one batch (WARNING_BATCH_SIZE 25).
+      expect(r.push.subscribersWithMoreThanOne).toBeLessThanOrEqual(25);
       expect(r.recoveryMs).toBeGreaterThan(0);
     }, 600_000);
   });

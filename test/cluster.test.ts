@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import pg from 'pg';
@@ -11,7 +12,7 @@ import { ClusterMessageType, parseClusterMessage } from '../server/cluster/messa
 import { CLUSTER_NOTIFY_CHANNEL } from '../server/cluster/transports.js';
 import { clusterThrottle } from '../server/cluster/rate.js';
 import type { IncidentEvent } from '../shared/events.js';
-import type { ClientToServerEvents, JoinAck, ServerToClientEvents } from '../shared/live.js';
+import type { ClientToServerEvents, JoinAck, PresenceUpdate, ServerToClientEvents } from '../shared/live.js';
 import { Api } from './helpers/api.js';
 import { usingRealPostgres } from './helpers/database.js';
 import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
@@ -170,6 +171,45 @@ for (const transport of transports) {
     });
 
     if (transport === 'redis') {
+      it('presence lives in Redis with the node TTL: people on both nodes are listed, nothing in PostgreSQL, and a node that falls silent vanishes by itself', async () => {
+        const id = await activate();
+        const observer = await a.user('observer');
+        const field = await a.user('field', { teamId: 'T-D03' });
+        const onA = await feed(a.url, a.admin.token!);
+        const onB = await feed(b.url, observer.token!);
+        let last: PresenceUpdate | undefined;
+        onB.socket.on('presence:update', (p) => void (last = p));
+        for (const c of [onA, onB]) expect((await c.socket.timeout(20_000).emitWithAck('incident:join', { incidentId: id })).ok).toBe(true);
+        const names = () => (last?.members.map((m) => m.username) ?? []).sort();
+        await until(() => expect(names()).toEqual(['admin', observer.username].sort()));
+        expect(last!.members.find((m) => m.username === 'admin')).toMatchObject({ role: 'commander', connections: 1, displayName: expect.any(String), since: expect.any(String) });
+        const rows = await a.server.context.db.pool.query('SELECT count(*)::int AS n FROM live_presence WHERE incident_id = $1', [id]);
+        expect(rows.rows[0].n).toBe(0);
+
+        // a third node as Redis holds it, whose heartbeat has stopped: nothing refreshes its TTL
+        const ns = a.server.context.cluster.namespace;
+        const prefix = `yingji:${ns}:presence:{${id}}`;
+        const ghost = randomUUID();
+        const r = createClient({ url: process.env.REDIS_URL });
+        await r.connect();
+        try {
+          // this node's own hash carries the node TTL (3000 ms here), refreshed by its heartbeat
+          const ttl = await r.pTTL(`${prefix}:${a.server.context.cluster.nodeId}`);
+          expect(ttl).toBeGreaterThan(0);
+          expect(ttl).toBeLessThanOrEqual(3000);
+          const entry = { u: field.userId, n: field.username, d: '幽灵', r: 'field', t: 'T-D03', s: Date.now() };
+          await r.multi().hSet(`${prefix}:${ghost}`, 'ghost-socket', JSON.stringify(entry)).pExpire(`${prefix}:${ghost}`, 1500).sAdd(`${prefix}:nodes`, ghost).exec();
+          await r.publish(`yingji:${ns}:cluster`, JSON.stringify({ type: 'presence.changed', from: ghost, incidentId: id }));
+          await until(() => expect(last?.members.find((m) => m.userId === field.userId)).toMatchObject({ displayName: '幽灵', role: 'field', teamId: 'T-D03', connections: 1 }));
+          // no sweeper: the hash expires, and a survivor drops the node from the incident's set and tells its room
+          await until(() => expect(names()).toEqual(['admin', observer.username].sort()), 15_000);
+          expect(await r.exists(`${prefix}:${ghost}`)).toBe(0);
+          await until(async () => expect(await r.sIsMember(`${prefix}:nodes`, ghost)).toBeFalsy(), 15_000);
+        } finally {
+          await r.close();
+        }
+      });
+
       it('an event whose notice never went out (its node died between commit and publish) reaches the other node by its next heartbeat', async () => {
         const id = await activate();
         const onB = await feed(b.url, a.admin.token!);

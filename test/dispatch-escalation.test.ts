@@ -18,7 +18,8 @@ beforeAll(async () => {
     DISPATCH_ACK_MINUTES: '0.05',
     DISPATCH_DEPUTY_AFTER_MINUTES: '0.033',
     DISPATCH_BOARD_AFTER_MINUTES: '0.033',
-    ACK_POLL_MS: '100',
+    // A minute: the dispatch wakes the scheduler and each step is taken when due, not at a poll.
+    ACK_POLL_MS: '60000',
   });
 });
 

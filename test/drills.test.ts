@@ -20,7 +20,9 @@ import type { ClientToServerEvents, JoinAck, ServerToClientEvents } from '../sha
  * exactly once, inject audiences on REST and the live feed, evaluation against the event log.
  * With real PostgreSQL a second node polls the same database, so releases race across nodes.
  */
-const POLL = { DRILL_POLL_MS: '100' };
+// A minute: starting or resuming a drill wakes the scheduler, which then sleeps until the next inject
+// is due, so no release here may wait for a poll (it would time out).
+const POLL = { DRILL_POLL_MS: '60000' };
 let t: TestServer;
 let nodeB: RunningServer | undefined;
 let controller: Api;

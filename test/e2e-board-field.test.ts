@@ -99,6 +99,83 @@ describe('web client end to end', () => {
     expect((await events('dispatch.status_changed')).map((e) => e.data.to)).toEqual(['acknowledged']);
   });
 
+  it("the phone's task map shows the site, the team and the phone, the straight-line distance and direction, and still draws offline", async () => {
+    const dispatch = (await srv.admin.get(`/api/incidents/${incidentId}/dispatches`)).body.dispatches.find((d: any) => d.teamId === teamId);
+    const site = dispatch.location as { lat: number; lon: number };
+    const title = (await srv.admin.get(`/api/incidents/${incidentId}`)).body.incident.title as string;
+    const { zh: teamName, en: teamNameEn } = (await srv.admin.get(`/api/teams/${teamId}`)).body.team.name as { zh: string; en: string };
+    await field.getByRole('tab', { name: '任务单' }).click();
+    await field.locator('li.order').first().getByTestId('show-on-map').click();
+    const map = field.locator('.field-map');
+    const drawn = async () => {
+      await map.and(field.locator('[data-basemap]')).waitFor({ timeout: 20_000 });
+      await expect.poll(() => map.getAttribute('data-kinds')).toContain('incident');
+      await expect.poll(() => map.getAttribute('data-kinds')).toMatch(/team/);
+      // The permanent labels are Leaflet tooltips: the site is named by its incident, the team by its name.
+      await expect.poll(() => map.locator('.leaflet-tooltip.map-label.incident').textContent()).toBe(title);
+      await expect.poll(() => map.locator('.leaflet-tooltip.map-label.team').textContent()).toContain(teamName);
+    };
+    await drawn();
+    // This phone is at the context's geolocation (the fix it also sent with 已接令).
+    await expect.poll(() => map.getAttribute('data-kinds')).toContain('device');
+    await expect.poll(() => field.getByTestId('site-distance').textContent()).toBe(expectedDistance({ lat: 41.7961, lon: 123.3655 }, site));
+    expect(await field.getByTestId('distance-basis').textContent()).toContain('按本机定位（±15 米）');
+    expect(await field.getByTestId('map-navigate').getAttribute('href')).toMatch(/^geo:41\.\d{6},123\.\d{6}\?q=/);
+    expect(await seriousAxeViolations(field)).toEqual([]);
+    await field.waitForTimeout(300); // the last label placement, for the picture
+    await screenshot(field, 'field-task-map');
+    await field.getByRole('button', { name: 'English', exact: true }).click();
+    await expect.poll(() => field.getByTestId('site-distance').textContent()).toBe(expectedDistance({ lat: 41.7961, lon: 123.3655 }, site, 'en'));
+    await expect.poll(() => map.locator('.leaflet-tooltip.map-label.team').textContent()).toContain(teamNameEn);
+    expect(await map.locator('.leaflet-tooltip.map-label.device').textContent()).toBe('This phone');
+    await field.waitForTimeout(300);
+    await screenshot(field, 'field-task-map-en');
+    await field.getByRole('button', { name: '中文', exact: true }).click();
+
+    // The phone moves: the line and the words follow its new fix; the team stays where it last reported.
+    const moved = { latitude: 41.8052, longitude: 123.3421, accuracy: 30 };
+    await phone.setGeolocation(moved);
+    await expect.poll(() => field.getByTestId('site-distance').textContent()).toBe(expectedDistance({ lat: moved.latitude, lon: moved.longitude }, site));
+    expect(await field.getByTestId('distance-basis').textContent()).toContain('±30 米');
+    await phone.setGeolocation({ latitude: 41.7961, longitude: 123.3655, accuracy: 15 });
+
+    // A phone that may not use the location measures from the team's last known position.
+    const blind = await browser.newContext(PHONE);
+    try {
+      const login = (await srv.api.post('/api/auth/login', fieldUser)).body;
+      await blind.addInitScript((s: string) => localStorage.setItem('yingji.session', s), JSON.stringify(login));
+      const page = await blind.newPage();
+      await page.goto(`${srv.url}/field`);
+      await page.getByRole('tab', { name: '任务地图' }).click();
+      await expect.poll(() => page.getByTestId('site-distance').textContent(), { timeout: 20_000 }).toBe(expectedDistance({ lat: 41.7961, lon: 123.3655 }, site));
+      expect(await page.getByTestId('distance-basis').textContent()).toContain('按本队最后位置');
+      expect(await page.locator('.field-map').getAttribute('data-kinds')).not.toContain('device');
+    } finally {
+      await blind.close();
+    }
+
+    // Offline after the first load: the shell, the map's code and its data all come from the phone.
+    await field.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      for (let i = 0; i < 50 && !navigator.serviceWorker.controller; i++) await new Promise((r) => setTimeout(r, 100));
+    });
+    await phone.setOffline(true);
+    try {
+      await field.reload();
+      await field.getByTestId('net-status').filter({ hasText: '离线' }).waitFor();
+      await field.getByRole('tab', { name: '任务地图' }).click();
+      await drawn();
+      expect(Number(await map.getAttribute('data-basemap'))).toBeGreaterThan(3);
+      await expect.poll(() => field.getByTestId('site-distance').textContent()).toBe(expectedDistance({ lat: 41.7961, lon: 123.3655 }, site));
+      expect(await field.getByTestId('near-places').locator('li[data-kind=shelter]').count()).toBe(3);
+      await field.waitForTimeout(300);
+      await screenshot(field, 'field-task-map-offline');
+    } finally {
+      await phone.setOffline(false);
+    }
+    await field.getByRole('tab', { name: '任务单' }).click();
+  });
+
   it('a checklist edit in one browser appears in the other', async () => {
     await field.getByRole('tab', { name: '检查单' }).click();
     await field.getByRole('checkbox', { name: '显示全部' }).check();
@@ -297,3 +374,21 @@ describe('web client end to end', () => {
     expect(afterAllErrors()).toEqual([]);
   });
 });
+
+/** 「距现场 1.2 公里 · 东北」 computed here on its own (haversine, initial bearing), not with the app's helpers. */
+function expectedDistance(from: { lat: number; lon: number }, to: { lat: number; lon: number }, lang: 'zh' | 'en' = 'zh'): string {
+  const r = (d: number) => (d * Math.PI) / 180;
+  const h = Math.sin(r(to.lat - from.lat) / 2) ** 2 + Math.cos(r(from.lat)) * Math.cos(r(to.lat)) * Math.sin(r(to.lon - from.lon) / 2) ** 2;
+  const km = 2 * 6371.0088 * Math.asin(Math.sqrt(h));
+  const y = Math.sin(r(to.lon - from.lon)) * Math.cos(r(to.lat));
+  const x = Math.cos(r(from.lat)) * Math.sin(r(to.lat)) - Math.sin(r(from.lat)) * Math.cos(r(to.lat)) * Math.cos(r(to.lon - from.lon));
+  const deg = ((Math.atan2(y, x) * 180) / Math.PI + 360) % 360;
+  const sector = Math.floor(((deg + 22.5) % 360) / 45);
+  const m = Math.round(km * 100) * 10;
+  if (lang === 'en') {
+    const words = m < 1000 ? `${m} m` : `${km.toFixed(1)} km`;
+    return km < 0.05 ? `${words} to the site · on site` : `${words} to the site · ${['N', 'NE', 'E', 'SE', 'S', 'SW', 'W', 'NW'][sector]}`;
+  }
+  const words = m < 1000 ? `${m} 米` : `${km.toFixed(1)} 公里`;
+  return km < 0.05 ? `距现场 ${words} · 已在现场` : `距现场 ${words} · ${['北', '东北', '东', '东南', '南', '西南', '西', '西北'][sector]}`;
+}

@@ -1,3 +1,7 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { collectErrors, DESKTOP, launchBrowser, loginThroughForm, PHONE, screenshot, type Browser, type BrowserContext, type Page } from './helpers/browser.js';
@@ -10,7 +14,7 @@ import { connectClient, synced, type YClient } from './rooms-helpers.js';
  * on its own) and call xss('<tag>') (a script that actually ran).
  */
 const payload = (tag: string) => `<img src=/x/${tag} onerror=xss('${tag}')><script>xss('${tag}')</script>`;
-const TAGS = ['title', 'tzh', 'ten', 'asg', 'note', 'rep', 'head', 'text', 'dn', 'fdn'] as const;
+const TAGS = ['title', 'tzh', 'ten', 'asg', 'note', 'rep', 'head', 'text', 'dn', 'fdn', 'shzh', 'shen'] as const;
 const P = Object.fromEntries(TAGS.map((t) => [t, payload(t)])) as Record<(typeof TAGS)[number], string>;
 const TEAM_ID = 'T-XSS1';
 const TEAM_HEADER = 'id,name_zh,name_en,tier,kind,specialties,headcount,base_lat,base_lon,base_address,contact_name,contact_phone';
@@ -42,8 +46,15 @@ describe('no script injection (board, wall screen, field app)', () => {
 
   const ran = (page: Page) => page.evaluate(() => (window as unknown as { __ran: string[] }).__ran);
 
+  let orgDir: string;
+
   beforeAll(async () => {
-    srv = await startTestServer();
+    // A shelter named with markup, from the organisation file (shelters have no import route), beside the incident.
+    orgDir = await mkdtemp(path.join(os.tmpdir(), 'yingji-xss-org-'));
+    const organisation = parse(await readFile(path.join(import.meta.dirname, '../seed/demo-organisation.yaml'), 'utf8'));
+    organisation.shelters.push({ id: 'SH-XSS', name: { zh: P.shzh, en: P.shen }, kind: 'park', capacity: 100, location: { lat: 41.8215, lon: 123.379, address: '铁西区测试路' } });
+    await writeFile(path.join(orgDir, 'organisation.yaml'), stringify(organisation));
+    srv = await startTestServer({ ORGANISATION_FILE: path.join(orgDir, 'organisation.yaml') });
     // The organisation: a team named with markup, imported by CSV, in the district.
     const csv = `${TEAM_HEADER}\n${TEAM_ID},${csvCell(P.tzh)},${csvCell(P.ten)},district,fire-rescue,firefighting,12,41.80,123.35,铁西区兴华街,王队长,+8613800000077`;
     const imported = await srv.admin.post('/api/csv/teams', { csv });
@@ -107,6 +118,7 @@ describe('no script injection (board, wall screen, field app)', () => {
     y?.destroy();
     await browser?.close();
     await srv?.close();
+    if (orgDir) await rm(orgDir, { recursive: true, force: true });
   });
 
   /**
@@ -170,7 +182,7 @@ describe('no script injection (board, wall screen, field app)', () => {
     // The team's label is its name (with the age of its fix or 驻地), not its id.
     expect(own.filter((t) => t.includes(P.tzh) || t.includes(P.ten))).toHaveLength(1);
     const text = await page.locator('body').innerText();
-    for (const p of [P.title, P.head, P.dn]) expect(text, name).toContain(p);
+    for (const p of [P.title, P.head, P.text, P.dn]) expect(text, name).toContain(p);
     expect(text.includes(P.tzh) || text.includes(P.ten), `${name}: team name`).toBe(true);
     const assignee = await page.locator(`tr[data-item="${itemId}"]`).innerText() + (await page.locator(`tr[data-item="${itemId}"] input, tr[data-item="${itemId}"] select`).evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value).join(' ')));
     expect(assignee).toContain(P.asg);
@@ -227,6 +239,80 @@ describe('no script injection (board, wall screen, field app)', () => {
     expect(await ran(field)).toEqual([]);
     expect(probes).toEqual([]);
     expect(errors.filter((e) => /xss/.test(e))).toEqual([]);
+  });
+
+  it("the field's report reaches the board and the wall screen as text, and runs there neither", async () => {
+    for (const [url, name] of [[`${srv.url}/#/incidents/${incidentId}`, 'xss-board-report'], [`${srv.url}/?wall#/incidents/${incidentId}`, 'xss-wall-report']] as const) {
+      const page = await watchedPage(hq);
+      await page.goto(url);
+      const timeline = page.locator('[data-testid=timeline]');
+      await expect.poll(async () => ((await timeline.count()) ? timeline.first().innerText() : ''), { timeout: 20_000 }).toContain(P.rep);
+      expect(await page.locator('img[src^="/x/"], script:not([src])').count()).toBe(0);
+      await screenshot(page, name);
+      expect(await ran(page)).toEqual([]);
+      await page.close();
+    }
+    expect(probes).toEqual([]);
+  });
+
+  it("the field app's task map shows the planted incident title, team name and shelter name literally and runs none of it", async () => {
+    const field = await watchedPage(phone);
+    await field.goto(srv.url + '/field');
+    await field.getByRole('tab', { name: '任务地图' }).click();
+    const map = field.locator('.field-map');
+    await map.and(field.locator('[data-basemap]')).waitFor({ timeout: 20_000 });
+    await expect.poll(() => map.locator('.leaflet-tooltip.map-label.incident').textContent()).toBe(P.title);
+    await expect.poll(() => map.locator('.leaflet-tooltip.map-label.team').textContent()).toContain(P.tzh);
+    await expect.poll(() => field.getByTestId('near-places').locator('li[data-kind=shelter]').first().innerText()).toContain(P.shzh);
+    expect(await field.getByTestId('site-distance').textContent()).toMatch(/^距现场 [\d.]+ (公里|米) · /);
+    // Every tooltip on the map is a DOM node (Leaflet would put a string into innerHTML); the shelter's is tapped open.
+    const layers = await field.evaluate(() => {
+      const maps = (window as unknown as { __maps: any[] }).__maps.filter((m) => m._container.closest('.field-map'));
+      const m = maps[maps.length - 1];
+      const out: { x: number; y: number; text: string; isString: boolean }[] = [];
+      m.eachLayer((l: any) => {
+        const content = l.getTooltip?.()?.getContent();
+        if (content === undefined) return;
+        const p = l.getLatLng ? m.latLngToContainerPoint(l.getLatLng()) : { x: -1, y: -1 };
+        out.push({ x: p.x, y: p.y, isString: typeof content === 'string', text: typeof content === 'string' ? content : content.textContent });
+      });
+      return out;
+    });
+    expect(layers.length).toBeGreaterThan(10);
+    expect(layers.filter((l) => l.isString)).toEqual([]);
+    const shelter = layers.find((l) => l.text === P.shzh);
+    expect(shelter).toBeDefined();
+    // Tapped where the marker is now: the map may still re-frame (a position arriving) between
+    // reading the point and the tap, so the point is read again before each try.
+    const shelterPoint = () =>
+      field.evaluate((want) => {
+        const maps = (window as unknown as { __maps: any[] }).__maps.filter((m) => m._container.closest('.field-map'));
+        const m = maps[maps.length - 1];
+        let point: { x: number; y: number } | undefined;
+        m.eachLayer((l: any) => {
+          const content = l.getTooltip?.()?.getContent();
+          if (content && typeof content !== 'string' && content.textContent === want && l.getLatLng) point = m.latLngToContainerPoint(l.getLatLng());
+        });
+        return point;
+      }, P.shzh);
+    const labelShown = () => field.evaluate((want) => [...document.querySelectorAll('.field-map .leaflet-tooltip')].some((el) => el.textContent === want), P.shzh);
+    await expect
+      .poll(
+        async () => {
+          if (await labelShown()) return true; // a second tap would close it again
+          const point = await shelterPoint();
+          const box = (await map.boundingBox())!;
+          if (point) await field.touchscreen.tap(box.x + point.x, box.y + point.y);
+          await field.waitForTimeout(300);
+          return labelShown();
+        },
+        { timeout: 20_000 },
+      )
+      .toBe(true);
+    expect(await field.locator('img[src^="/x/"], script:not([src])').count()).toBe(0);
+    await screenshot(field, 'xss-field-map');
+    expect(await ran(field)).toEqual([]);
+    expect(probes).toEqual([]);
   });
 
   it('the pages are served with the CSP that would have blocked the inline handler anyway', async () => {

@@ -13,7 +13,7 @@ afterAll(async () => {
 const log = pino({ level: 'silent' });
 
 describe('embedded database', () => {
-  it('creates a new cluster in a worker thread, runs with the configured shared buffers and keeps its data across a reopen', async () => {
+  it('creates a new cluster in a process of its own, runs with the configured shared buffers and keeps its data across a reopen', async () => {
     const dataDir = await tempDir();
     dirs.push(dataDir);
     const first = await openDatabase({ dataDir, poolSize: 1, embeddedSharedBuffers: '24MB', log });

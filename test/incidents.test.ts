@@ -165,6 +165,31 @@ describe('incidents', () => {
     await pool.query(`DELETE FROM incident_events WHERE incident_id = $1 AND seq = 3`, [id]);
     expect((await t.admin.get(`/api/incidents/${id}/events/verify`)).body).toMatchObject({ ok: false });
   });
+
+  it('verifying while entries are appended never reports a break, and a row added beyond the head is still found', async () => {
+    const { body } = await t.admin.post('/api/incidents', activation);
+    const id = body.incident.id;
+    const levels = ['II', 'I', 'III', 'IV', 'II', 'I', 'III', 'IV', 'II', 'I', 'III', 'IV'];
+    const writes = (async () => {
+      for (const level of levels) expect((await t.admin.post(`/api/incidents/${id}/level`, { level })).status).toBe(200);
+    })();
+    const verifications: any[] = [];
+    const reads = (async () => {
+      while (verifications.length < 40) verifications.push((await t.admin.get(`/api/incidents/${id}/events/verify`)).body);
+    })();
+    await Promise.all([writes, reads]);
+    expect(verifications.filter((v) => !v.ok)).toEqual([]);
+    expect(new Set(verifications.map((v) => v.checked)).size).toBeGreaterThan(1);
+    expect((await t.admin.get(`/api/incidents/${id}/events/verify`)).body).toMatchObject({ ok: true, checked: levels.length + 1 });
+
+    const pool = t.server.context.db.pool;
+    await pool.query(
+      `INSERT INTO incident_events (incident_id, seq, type, at, actor_id, actor_name, data, prev_hash, hash)
+       SELECT incident_id, seq + 1, type, at, actor_id, actor_name, data, hash, hash FROM incident_events WHERE incident_id = $1 AND seq = $2`,
+      [id, levels.length + 1],
+    );
+    expect((await t.admin.get(`/api/incidents/${id}/events/verify`)).body).toMatchObject({ ok: false, reason: expect.stringContaining('outside the log') });
+  });
 });
 
 describe('roles against each mutating route', () => {

@@ -97,7 +97,13 @@ describe('after-action review of a scripted incident', () => {
     expect(draft.status, JSON.stringify(draft.body)).toBe(201);
     const warningId = draft.body.warning.id;
     expect((await t.admin.post(`/api/warnings/${warningId}/approve`)).status).toBe(200);
-    await waitFor(async () => (await eventsOf(id)).some((e) => e.type === 'warning.delivery_progress' && e.data.warningId === warningId && e.data.final), 'final delivery progress');
+    // Settled and every receipt in: SMS receipts come after the first final summary, and the review's
+    // curve (from the outbox rows) must end where the log's last summary does.
+    const receiptsIn = (e: any) => e.data.final && e.data.channels.every((c: any) => c.sent === 0 && c.unknown === 0);
+    await waitFor(async () => {
+      const last = (await eventsOf(id)).filter((e) => e.type === 'warning.delivery_progress' && e.data.warningId === warningId).at(-1);
+      return !!last && receiptsIn(last);
+    }, 'final delivery progress with every receipt in');
 
     expect((await t.admin.post(`/api/incidents/${id}/level`, { level: 'II', reason: '积水加深' })).status).toBe(200);
 

@@ -9,6 +9,7 @@ import { createLogger } from '../server/log.js';
 import { startServer, type RunningServer } from '../server/app.js';
 import { checklistOf } from '../server/checklist/module.js';
 import { startTestServer, tempDir, testEnv, type TestServer } from './helpers/server.js';
+import { usingRealPostgres } from './helpers/database.js';
 import { connectClient, synced, waitFor, type YClient } from './rooms-helpers.js';
 import { rawClient, type RawClient } from './rooms-raw.js';
 
@@ -16,38 +17,47 @@ let t: TestServer;
 const yClients: YClient[] = [];
 const raws: RawClient[] = [];
 
-let second: RunningServer | undefined;
-let secondDir: string | undefined;
+/** Two nodes on one PostgreSQL per cluster transport: NOTIFY always, Redis when REDIS_URL is set. */
+type Transport = 'postgres-notify' | 'redis';
+const transports: Transport[] = usingRealPostgres() ? ['postgres-notify', ...(process.env.REDIS_URL ? (['redis'] as const) : [])] : [];
+const pairs = new Map<Transport, { first: TestServer; second: RunningServer }>();
+const dirs: string[] = [];
 
 beforeAll(async () => {
   t = await startTestServer();
-  if (t.database.url) {
+  for (const transport of transports) {
+    const extra: Record<string, string> = transport === 'redis' ? { REDIS_URL: process.env.REDIS_URL! } : {};
+    const first = transport === 'postgres-notify' ? t : await startTestServer(extra);
+    const dir = await tempDir();
+    dirs.push(dir);
     // A second node against the same PostgreSQL database.
-    secondDir = await tempDir();
-    const config = loadConfig(testEnv(secondDir, t.database.url));
-    second = await startServer(config, createLogger(config.LOG_LEVEL));
+    const config = loadConfig(testEnv(dir, first.database.url, extra));
+    pairs.set(transport, { first, second: await startServer(config, createLogger(config.LOG_LEVEL)) });
   }
 });
 afterAll(async () => {
   for (const c of yClients) c.destroy();
   for (const r of raws) r.ws.terminate();
-  await second?.close();
-  if (secondDir) await rm(secondDir, { recursive: true, force: true });
+  for (const { first, second } of pairs.values()) {
+    await second.close();
+    if (first !== t) await first.close();
+  }
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
   await t?.close();
 });
 
-async function activate(): Promise<string> {
-  const res = await t.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'actual' });
+async function activate(server: TestServer = t): Promise<string> {
+  const res = await server.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'III', mode: 'actual' });
   expect(res.status).toBe(201);
   return res.body.incident.id;
 }
 
 let n = 0;
-async function userWithName(role: string, displayName: string) {
+async function userWithName(role: string, displayName: string, server: TestServer = t) {
   const username = `aw${++n}_${process.pid}`;
-  const res = await t.admin.post('/api/users', { username, password: 'password-123', role, displayName, ...(role === 'field' ? { teamId: 'T-D01' } : {}) });
+  const res = await server.admin.post('/api/users', { username, password: 'password-123', role, displayName, ...(role === 'field' ? { teamId: 'T-D01' } : {}) });
   expect(res.status).toBe(201);
-  const api = await t.api.login(username, 'password-123');
+  const api = await server.api.login(username, 'password-123');
   return { token: api.token!, id: res.body.user.id as string, username };
 }
 
@@ -123,16 +133,17 @@ describe('awareness', () => {
 });
 
 describe('awareness on several nodes', () => {
-  it('is relayed to the other node, stamped; ownership holds across nodes; a leave is seen there', async () => {
-    if (!second) {
-      // Embedded PGlite belongs to one process, so there is exactly one node: nothing to relay.
+  if (transports.length === 0) {
+    it('embedded PGlite belongs to one process: there is exactly one node and nothing to relay', () => {
       expect(checklistOf(t.server.context).crossNode).toBe(false);
-      return;
-    }
-    const id = await activate();
-    const alice = await userWithName('staff', 'Alice on node 1');
-    const bob = await userWithName('staff', 'Bob on node 2');
-    const onFirst = await raw(id, alice.token, 61_001);
+    });
+  }
+  for (const transport of transports) it(`is relayed to the other node, stamped; ownership holds across nodes; a leave is seen there (${transport})`, async () => {
+    const { first, second } = pairs.get(transport)!;
+    const id = await activate(first);
+    const alice = await userWithName('staff', 'Alice on node 1', first);
+    const bob = await userWithName('staff', 'Bob on node 2', first);
+    const onFirst = await raw(id, alice.token, 61_001, first.url);
     const onSecond = await raw(id, bob.token, 62_002, second.url);
     onFirst.sendAwareness([{ clientId: 61_001, clock: 1, state: { user: { name: 'admin' }, cursor: 1 } }]);
     await waitFor(() => (onSecond.awareness.get(61_001) as any)?.cursor === 1, 'node 1 awareness on node 2');

@@ -164,6 +164,8 @@ describe('live checklist (Yjs)', () => {
       ['a non-text assignee', (c) => c.item(ids[3]!)!.set('assignee', 42)],
       ['a replaced note', (c) => c.item(ids[4]!)!.set('note', new Y.Text('replaced'))],
       ['a removed note', (c) => c.item(ids[4]!)!.delete('note')],
+      // Setting a status removes the old value too; removing it without a new one leaves the item with none.
+      ['a removed status', (c) => c.item(ids[6]!)!.delete('status')],
     ];
     for (const [what, change] of forbidden) {
       const bad = client(id, staff.token);
@@ -188,11 +190,13 @@ describe('live checklist (Yjs)', () => {
     expect(good.doc.share.has('junk')).toBe(false);
     expect(good.item(ids[3]!)!.get('assignee')).toBeUndefined();
     expect(good.item(ids[4]!)!.get('note')).toBeInstanceOf(Y.Text);
+    expect(good.item(ids[6]!)!.get('status')).toBe('todo');
     const stored = await storedItems(id);
     expect(stored.map((i) => i.id)).toEqual(ids);
     expect(stored.find((i) => i.id === ids[0])).toMatchObject({ status: 'todo' });
     expect(stored.find((i) => i.id === ids[1])!.dueAt).toBe(before[1]!.dueAt);
     expect(stored.find((i) => i.id === ids[4])!.note).toBe('');
+    expect(stored.find((i) => i.id === ids[6])).toMatchObject({ status: 'todo' });
     expect(stored.find((i) => i.id === ids[5])).toMatchObject({ status: 'doing', note: '已到位' });
     expect(await updateRows(id)).toBe(rowsBefore + 2);
   });

@@ -270,6 +270,25 @@ describe('M1: login limits', () => {
     }, 15_000);
   });
 
+  it('40 guesses in parallel from one address: at most 5 are checked, the rest are refused unchecked, and the address stays blocked', async () => {
+    // The issue's reproduction: 40 parallel wrong passwords used to be checked (and answered 401)
+    // every one, and the right password sent with them logged in.
+    const staff = await t.user('staff');
+    const attempts = await Promise.all([
+      ...Array.from({ length: 39 }, (_, i) => loginFrom('127.0.0.6', staff.username, `wrong-${i}`)),
+      loginFrom('127.0.0.6', staff.username, 'password-123'),
+    ]);
+    const statuses = attempts.map((a) => a.status);
+    const checked = statuses.filter((x) => x !== 429);
+    expect(checked.length, JSON.stringify(statuses)).toBeLessThanOrEqual(5);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(40 - checked.length);
+    expect(checked.every((x) => x === 401 || x === 200)).toBe(true);
+    // The right password was one of 40 in flight: it got through only if it was among the few checked.
+    if (statuses.at(-1) !== 200) expect((await loginFrom('127.0.0.6', staff.username, 'password-123')).status).toBe(429);
+    // One address's burst did not lock the user out elsewhere.
+    expect((await loginFrom('127.0.0.7', staff.username, 'password-123')).status).toBe(200);
+  });
+
   it('failures from several addresses together block the username everywhere, but only until the window ends', async () => {
     const staff = await t.user('staff');
     for (let i = 0; i < 5; i++) expect((await loginFrom('127.0.0.3', staff.username, `wrong-${i}`)).status).toBe(401);

@@ -47,7 +47,9 @@ beforeAll(async () => {
     WEB_PUSH_CA_FILE: caFile,
     PUSH_ENDPOINT_ALLOWLIST: push.allowlistEntry,
     WARNING_RETRY_BASE_MS: '50',
-    WARNING_POLL_MS: '50',
+    // A minute: approval wakes the workers and a retry is picked up when due, so nothing here may
+    // wait for a poll (it would time out).
+    WARNING_POLL_MS: '60000',
     WARNING_PROGRESS_INTERVAL_MS: '200',
     WARNING_RATE_SMS: '500',
     WARNING_BATCH_SIZE: '10',

@@ -18,7 +18,7 @@ import { CHECKLIST_ARRAY, FINISHED_STATUSES, ITEM_FIELDS } from '../../shared/ch
 import type { Plan } from '../../shared/plan.js';
 import * as Y from 'yjs';
 import { CHECKLIST_EVENT_TYPES, RESOURCE_EVENT_TYPES } from '../../shared/events.js';
-import { BackgroundLoops } from '../background/loops.js';
+import { BackgroundLoops, idleSleepMs, msUntilDue } from '../background/loops.js';
 
 interface ClaimedStep {
   id: string;
@@ -80,7 +80,6 @@ export function callTwiml(headline: string): string {
  * blindly), or is taken again when it went to the built-in sink (whose record commits with `done`).
  */
 export class EscalationScheduler {
-  readonly nodeId = `esc-${randomUUID().slice(0, 8)}`;
   private readonly background = new BackgroundLoops();
   private readonly twilio: ReturnType<typeof twilioClient>;
 
@@ -91,6 +90,8 @@ export class EscalationScheduler {
     private readonly sinks: ExerciseSinks,
     private readonly publicBase: () => string | null,
     private readonly log: Logger,
+    /** What its claims are marked with (`claimed_by`): the cluster's node id. */
+    readonly nodeId = `esc-${randomUUID().slice(0, 8)}`,
   ) {
     this.twilio = twilioClient(config);
   }
@@ -110,9 +111,11 @@ export class EscalationScheduler {
   private async loop(): Promise<void> {
     while (this.background.running) {
       try {
-        const batch = await this.claim();
+        // As the outbox: idle, a wake-up asks only when the next step is due.
+        const wait = await msUntilDue(this.db.pool, `SELECT min(due_at) FROM escalation_steps WHERE status = 'queued'`);
+        const batch = wait !== null && wait <= 0 ? await this.claim() : [];
         if (batch.length === 0) {
-          await this.background.sleep(this.config.ACK_POLL_MS);
+          await this.background.sleep(idleSleepMs(wait, this.config.ACK_POLL_MS));
           continue;
         }
         let next = 0;

@@ -39,17 +39,17 @@ export function authRoutes(db: Database, sessions: SessionService, limits: Login
   router.post('/api/auth/login', async (req, res) => {
     const { username, password } = parseInput(loginBody, req.body);
     const ip = req.ip ?? 'unknown';
-    const wait = await limits.retryAfter(username, ip);
-    if (wait > 0) {
+    const { wait, attempt } = await limits.begin(username, ip);
+    if (!attempt) {
       res.setHeader('Retry-After', String(wait));
       throw new AppError('too_many_attempts', `too many failed logins; try again in ${wait} s`, { retryAfterSeconds: wait });
     }
     const user = await authenticate(db.pool, username, password);
     if (!user) {
-      await limits.failed(username, ip);
+      await limits.failed(attempt);
       throw new AppError('invalid_credentials', 'unknown user or wrong password');
     }
-    await limits.succeeded(username, ip);
+    await limits.succeeded(attempt);
     if (user.disabled) throw new AppError('account_disabled', 'this account is disabled', {});
     const { token, expiresAt } = await sessions.create(user);
     res.json({ token, expiresAt, user });
@@ -68,15 +68,16 @@ export function authRoutes(db: Database, sessions: SessionService, limits: Login
     const session = sessionOf(req);
     // Guessing the current password through this route counts like failed logins.
     const ip = req.ip ?? 'unknown';
-    const wait = await limits.retryAfter(session.actor.username, ip);
-    if (wait > 0) {
+    const { wait, attempt } = await limits.begin(session.actor.username, ip);
+    if (!attempt) {
       res.setHeader('Retry-After', String(wait));
       throw new AppError('too_many_attempts', `too many failed attempts; try again in ${wait} s`, { retryAfterSeconds: wait });
     }
     if (!(await checkPassword(db.pool, session.actor.userId, body.currentPassword))) {
-      await limits.failed(session.actor.username, ip);
+      await limits.failed(attempt);
       throw new AppError('invalid_credentials', 'the current password is wrong');
     }
+    await limits.succeeded(attempt);
     await withTransaction(db.pool, async (tx, afterCommit) => {
       await setPassword(tx, session.actor.userId, body.newPassword);
       await sessions.revokeUser(tx, session.actor.userId, 'password changed', afterCommit, session.sessionId);

@@ -46,10 +46,15 @@ export class Connection {
       this.ws.terminate();
       return;
     }
-    this.ws.send(message, (err) => {
-      if (err) this.ws.terminate();
-    });
+    // One callback for every send: a room relays each edit to every connection, and a closure per
+    // send would be garbage made N times per edit (the fan-out loop is where the per-connection
+    // cost of bench:room grows with N).
+    this.ws.send(message, this.afterSend);
   }
+
+  private readonly afterSend = (err?: Error) => {
+    if (err) this.ws.terminate();
+  };
 
   close(code: number, reason: string): void {
     if (this.ws.readyState === WebSocket.CLOSED || this.ws.readyState === WebSocket.CLOSING) return;

@@ -120,6 +120,12 @@ export class ChecklistModule implements Module {
       this.cluster.on(ClusterMessageType.IncidentEvent, this.onIncidentNotice);
       this.cluster.on(ClusterMessageType.ChecklistAwareness, this.onAwarenessNotice);
       this.cluster.onResync(() => this.resyncAll());
+      const cluster = this.cluster;
+      // While this node hears nothing from the others (Redis down), other nodes' stored edits
+      // reach its rooms by reading the database at every heartbeat: late, not lost.
+      cluster.onBeat(() => {
+        if (!cluster.transport.receiving) this.resyncAll();
+      });
       this.resyncAll(); // rooms loaded before the handlers were in place
     }
     const { YJS_PING_INTERVAL_MS, YJS_COMPACT_INTERVAL_MS } = this.ctx.config;
@@ -225,7 +231,7 @@ export class ChecklistModule implements Module {
       if (joined.isDestroyed || !socket.readable || !socket.writable) return void socket.destroy();
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         closeWithSession(this.ctx.sessions, ws, session);
-        this.connect(ws, joined, actor);
+        this.connect(ws, joined, actor, session.expiresAt);
       });
     } finally {
       entry.admitting--;
@@ -233,7 +239,7 @@ export class ChecklistModule implements Module {
     }
   }
 
-  private connect(ws: WebSocket, room: Room, actor: Actor): void {
+  private connect(ws: WebSocket, room: Room, actor: Actor, sessionExpiresAt: number): void {
     const conn = new Connection(ws, actor, false);
     conn.writable = room.mayEdit(conn);
     ws.on('error', () => undefined);
@@ -242,6 +248,8 @@ export class ChecklistModule implements Module {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       // ws still delivers frames while a close (e.g. 4401 at session end) is in flight: drop them.
       if (ws.readyState !== ws.OPEN) return;
+      // The expiry timer may run late on a busy loop: a frame that arrives after the session's end is not its.
+      if (Date.now() >= sessionExpiresAt) return void ws.close(YJS_CLOSE_CODES.unauthorized, 'session expired');
       let message;
       try {
         if (!isBinary) throw new Error('text frame: the y-websocket protocol is binary');

@@ -32,6 +32,8 @@ export function checklistUpdateProblem(doc: Y.Doc, { structs, ds }: DecodedUpdat
   for (const s of structs) if (s instanceof Y.Item) local.set(idKey(s.id), s);
   /** Note length change per note, to hold the result against the limit. */
   const noteGrowth = new Map<Y.Text, number>();
+  /** Items whose status this update sets to a new value (that it does not delete again). */
+  const statusSet = new Set<Y.AbstractType<unknown>>();
 
   for (const s of structs) {
     if (!(s instanceof Y.Item)) continue; // GC and Skip structs carry no content
@@ -40,13 +42,14 @@ export function checklistUpdateProblem(doc: Y.Doc, { structs, ds }: DecodedUpdat
     const at = locate(doc, s, local, 0);
     const problem = checkInsert(checklist, at, s.content);
     if (problem) return problem;
+    if (at.kind === 'type' && at.sub === ITEM_FIELDS.status && !(s.content instanceof Y.ContentDeleted) && !Y.isDeleted(ds, s.id)) statusSet.add(at.type);
     if (at.kind === 'type' && s.content instanceof Y.ContentString) {
       const note = at.type as Y.Text; // checkInsert lets strings into notes only
       noteGrowth.set(note, (noteGrowth.get(note) ?? 0) + s.length - Math.max(0, known));
     }
   }
   for (const [client, ranges] of ds.clients) {
-    const problem = checkDeletes(doc, checklist, client, ranges, noteGrowth);
+    const problem = checkDeletes(doc, checklist, client, ranges, noteGrowth, statusSet);
     if (problem) return problem;
   }
   for (const [note, growth] of noteGrowth) {
@@ -130,6 +133,7 @@ function checkDeletes(
   client: number,
   ranges: { clock: number; len: number }[],
   noteGrowth: Map<Y.Text, number>,
+  statusSet: ReadonlySet<Y.AbstractType<unknown>>,
 ): string | null {
   const structs = doc.store.clients.get(client);
   if (!structs || structs.length === 0) return null;
@@ -143,6 +147,10 @@ function checkDeletes(
       if (parent === checklist) return 'checklist items cannot be deleted';
       if (isItemMap(checklist, parent) && !(s.parentSub !== null && USER_FIELDS.has(s.parentSub))) {
         return `field "${s.parentSub}" of a checklist item cannot be removed`;
+      }
+      // The current status may go only for a new one: an item without a status has no state.
+      if (s.parentSub === ITEM_FIELDS.status && isItemMap(checklist, parent) && (parent as Y.Map<unknown>)._map.get(s.parentSub) === s && !statusSet.has(parent)) {
+        return 'the status of a checklist item can be changed, not removed';
       }
       if (s.countable && isItemNote(checklist, parent)) {
         const deleted = Math.min(clock + len, s.id.clock + s.length) - Math.max(clock, s.id.clock);

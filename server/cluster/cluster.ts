@@ -42,6 +42,8 @@ export class Cluster {
   private timer: NodeJS.Timeout | undefined;
   private beats = 0;
   private stopped = false;
+  /** Sends failed since the last resync notice went out: the other nodes missed something. */
+  private owesResync = false;
   readonly stats = { sent: 0, received: 0, dropped: 0, oversized: 0, sendFailures: 0, resyncs: 0 };
 
   constructor(private readonly opts: ClusterOptions) {
@@ -112,7 +114,9 @@ export class Cluster {
         () => void this.stats.sent++,
         (err: unknown) => {
           this.stats.sendFailures++;
-          this.opts.log.warn({ err, type: body.type }, 'cluster: sending a message failed; other nodes catch up from the database');
+          // Once per outage (a Redis outage fails every send of every feature).
+          if (!this.owesResync) this.opts.log.warn({ err, type: body.type }, 'cluster: sending messages fails; the other nodes will be told to catch up from the database');
+          this.owesResync = true;
         },
       );
     };
@@ -123,8 +127,9 @@ export class Cluster {
   async start(): Promise<void> {
     await this.heartbeat();
     await this.transport.start(this.receive, () => {
-      this.stats.resyncs++;
-      for (const h of this.resyncHandlers) h();
+      this.resync();
+      // Our sends fail while the connection is down too: say so as soon as they work.
+      void this.sendOwedResync();
     });
     this.timer = setInterval(() => void this.heartbeat(), Math.max(100, Math.floor(this.opts.nodeTtlMs / 3)));
     this.timer.unref();
@@ -146,6 +151,28 @@ export class Cluster {
     return rows.map((r) => ({ nodeId: r.node_id, startedAt: r.started_at.toISOString(), seenAt: r.seen_at.toISOString(), transport: r.transport, host: r.host, pid: r.pid }));
   }
 
+  private resync(): void {
+    this.stats.resyncs++;
+    for (const h of this.resyncHandlers) h();
+  }
+
+  /**
+   * Another node's transport may come back later than ours: what it failed to send meanwhile was
+   * after our own resync. So a node whose sends failed says so once it can send again, and every
+   * other node catches up from the database as after its own reconnect.
+   */
+  private async sendOwedResync(): Promise<void> {
+    if (!this.owesResync || !this.multiNode || this.stopped) return;
+    try {
+      await this.transport.send(JSON.stringify({ type: ClusterMessageType.Resync, from: this.nodeId }));
+      this.owesResync = false;
+      this.stats.sent++;
+      this.opts.log.info('cluster: sending works again; told the other nodes to catch up from the database');
+    } catch {
+      // still down: the next heartbeat tries again
+    }
+  }
+
   private readonly receive = (payload: string) => {
     const message = parseClusterMessage(payload);
     if (!message) {
@@ -154,6 +181,7 @@ export class Cluster {
     }
     if (message.from === this.nodeId) return;
     this.stats.received++;
+    if (message.type === ClusterMessageType.Resync) return this.resync();
     for (const h of this.handlers.get(message.type) ?? []) {
       try {
         h(message);
@@ -180,5 +208,6 @@ export class Cluster {
     } catch (err) {
       this.opts.log.warn({ err }, 'cluster: heartbeat failed');
     }
+    await this.sendOwedResync();
   }
 }

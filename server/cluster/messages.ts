@@ -16,6 +16,8 @@ export enum ClusterMessageType {
   PresenceChanged = 'presence.changed',
   /** Sessions were revoked: drop cached entries and close their connections. */
   SessionsRevoked = 'sessions.revoked',
+  /** The sender failed to send some messages (its transport was down): catch up from the database. */
+  Resync = 'cluster.resync',
 }
 
 const uuid = z.string().uuid();
@@ -36,6 +38,7 @@ export const clusterMessageSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal(ClusterMessageType.ChecklistAwareness), incidentId: uuid, userId: uuid, update: z.string().base64().max(64_000) }).strict(),
   z.object({ ...base, type: z.literal(ClusterMessageType.PresenceChanged), incidentId: uuid }).strict(),
   z.object({ ...base, type: z.literal(ClusterMessageType.SessionsRevoked), userId: uuid.optional(), sessionId: uuid.optional() }).strict(),
+  z.object({ ...base, type: z.literal(ClusterMessageType.Resync) }).strict(),
 ]);
 
 export type ClusterMessage = z.infer<typeof clusterMessageSchema>;

@@ -23,7 +23,8 @@ export function clusterThrottle(cluster: Cluster, db: Queryable, name: string, r
   const [points, duration] = ratePerSecond >= 1 ? [Math.floor(ratePerSecond), 1] : [1, Math.ceil(1 / ratePerSecond)];
   const keyPrefix = `yingji:${cluster.namespace}:rate:${name}`;
   const limiter: RateLimiterAbstract = cluster.redis
-    ? new RateLimiterRedis({ storeClient: cluster.redis, useRedisPackage: true, keyPrefix, points, duration })
+    ? // Fail at once while Redis reconnects (node-redis would queue the call until it is back).
+      new RateLimiterRedis({ storeClient: cluster.redis, useRedisPackage: true, rejectIfRedisNotReady: true, keyPrefix, points, duration })
     : new RateLimiterPostgres({ ...sharedLimitStore(db), keyPrefix, points, duration, clearExpiredByTimeout: true });
   let degraded = false;
   return {

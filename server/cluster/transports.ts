@@ -91,11 +91,22 @@ export class RedisTransport implements ClusterTransport {
     nodeName: string,
     private readonly log: Logger,
   ) {
-    const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 2000);
+    // Capped at 1 s: after a Redis restart the nodes are back within about a second (the drill
+    // measures it); a refused connection attempt costs next to nothing meanwhile.
+    const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 1000);
     // Named (CLIENT LIST shows which node and role a connection is); the id is the channel's cluster.
     this.pub = createClient({ url, name: `${nodeName}-pub`, socket: { reconnectStrategy } });
     this.sub = this.pub.duplicate({ name: `${nodeName}-sub` });
-    this.pub.on('error', (err: Error) => this.log.warn({ err: err.message }, 'cluster: redis publisher error'));
+    // Once per outage: a reconnect attempt fails every second while Redis is away.
+    let pubLost = false;
+    this.pub.on('error', (err: Error) => {
+      if (!pubLost) this.log.warn({ err: err.message }, 'cluster: redis publisher lost; reconnecting');
+      pubLost = true;
+    });
+    this.pub.on('ready', () => {
+      if (pubLost) this.log.info('cluster: redis publisher back');
+      pubLost = false;
+    });
     this.sub.on('error', (err: Error) => {
       if (this.lostSince === null) this.log.warn({ err: err.message }, 'cluster: redis subscriber lost; reconnecting');
       this.lostSince ??= Date.now();
@@ -129,6 +140,9 @@ export class RedisTransport implements ClusterTransport {
   }
 
   async send(payload: string): Promise<void> {
+    // Not queued while reconnecting (node-redis would replay a backlog of stale notices later):
+    // a failed send is caught up from the database (see Cluster's resync notice).
+    if (!this.pub.isReady) throw new Error('redis publisher is not connected');
     await this.pub.publish(this.channel, payload);
   }
 

@@ -1,6 +1,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
+import { PROJECT_ROOT } from '../paths.js';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
@@ -23,15 +24,19 @@ async function exists(file: string): Promise<boolean> {
   return access(file).then(() => true, () => false);
 }
 
-async function createClusterInWorker(dir: string, startParams: string[]): Promise<void> {
-  const worker = new Worker(new URL('./embedded-initdb.worker.mjs', import.meta.url), { workerData: { dir, startParams } });
+async function createClusterInChildProcess(dir: string, startParams: string[]): Promise<void> {
+  // Plain node (no tsx or vitest loader flags): the script is JavaScript.
+  const child = spawn(process.execPath, [EMBEDDED_INITDB_SCRIPT, dir, JSON.stringify(startParams)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   await new Promise<void>((resolve, reject) => {
-    let ready = false;
-    worker.once('message', () => (ready = true));
-    worker.once('error', reject);
-    worker.once('exit', (code) => (ready ? resolve() : reject(new Error(`creating the embedded database failed (worker exit ${code})`))));
+    child.once('error', reject);
+    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`creating the embedded database failed (initdb exit ${code ?? signal}): ${stderr.trim()}`))));
   });
 }
+
+/** Creates a cluster and exits (see the script for why it is a process of its own). */
+const EMBEDDED_INITDB_SCRIPT = path.join(PROJECT_ROOT, 'server/db/embedded-initdb.mjs');
 
 /** Connection slots of the embedded server: the pool's one client plus replacements overlapping a closing one. */
 const EMBEDDED_CONNECTION_SLOTS = 4;
@@ -53,7 +58,7 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { sharedBuffe
   const dir = path.join(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
   const startParams = embeddedStartParams(opts.sharedBuffers ?? DEFAULT_SHARED_BUFFERS);
-  if (!(await exists(path.join(dir, 'PG_VERSION')))) await createClusterInWorker(dir, startParams);
+  if (!(await exists(path.join(dir, 'PG_VERSION')))) await createClusterInChildProcess(dir, startParams);
   const db = await PGlite.create(dir, { startParams });
   // The pool uses one connection at a time (PGlite serialises queries, and interleaved
   // extended-protocol messages of two live connections would mix). But when the pool replaces a

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../paths.js';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
 
-const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'server/db/migrations');
 /** Advisory-lock key shared by every node: only one applies migrations at a time. */
 const MIGRATION_LOCK_KEY = 7_140_001;
 

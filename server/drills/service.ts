@@ -1,6 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
 import { withTransaction } from '../db/database.js';
+import { msUntilDue } from '../background/loops.js';
 import type { Logger } from '../log.js';
 import type { Actor } from '../auth/policy.js';
 import { authorize, can } from '../auth/policy.js';
@@ -237,11 +238,30 @@ export class DrillService {
     });
   }
 
+  /** Called after a commit that made something due sooner (a drill started or resumed, a sealed one created): the scheduler looks again at once. */
+  onScheduleChanged: (() => void) | undefined;
+
+  /** How long until the next sealed drill fires or the next inject is due (see msUntilDue); null when nothing is scheduled. */
+  nextDueInMs(): Promise<number | null> {
+    return msUntilDue(
+      this.db.pool,
+      `SELECT LEAST(
+         (SELECT min(fire_at) FROM drills WHERE status = 'sealed'),
+         (SELECT min(i.due_at) FROM drill_injects i JOIN drills d ON d.id = i.drill_id WHERE i.released_at IS NULL AND d.status = 'running'))`,
+    );
+  }
+
   /**
    * A sealed no-script drill (无脚本演练): the server draws the scenario and the moment inside the
    * window (crypto random) and keeps both to itself until the moment comes.
    */
   async createNoScript(actor: Actor, input: NoScriptInput): Promise<DrillView> {
+    const view = await this.createSealed(actor, input);
+    this.onScheduleChanged?.();
+    return view;
+  }
+
+  private async createSealed(actor: Actor, input: NoScriptInput): Promise<DrillView> {
     authorize(actor, 'drill.manage', undefined);
     const from = new Date(input.window.from);
     const to = new Date(input.window.to);
@@ -298,12 +318,14 @@ export class DrillService {
   /** Starts a tabletop drill: activates its exercise incident through the normal activation path. */
   async start(actor: Actor, id: string): Promise<DrillView> {
     authorize(actor, 'drill.manage', undefined);
-    return withTransaction(this.db.pool, async (tx) => {
+    const view = await withTransaction(this.db.pool, async (tx) => {
       const row = await this.lock(tx, actor, id);
       if (row.kind !== 'tabletop' || row.status !== 'ready') throw stateError(row, 'start', 'a ready tabletop drill');
       await this.launch(tx, actor, row, false);
       return this.view(tx, actor, (await this.row(tx, id))!);
     });
+    this.onScheduleChanged?.();
+    return view;
   }
 
   async pause(actor: Actor, id: string): Promise<DrillView> {
@@ -315,6 +337,12 @@ export class DrillService {
   }
 
   async resume(actor: Actor, id: string): Promise<DrillView> {
+    const view = await this.resumeDrill(actor, id);
+    this.onScheduleChanged?.();
+    return view;
+  }
+
+  private resumeDrill(actor: Actor, id: string): Promise<DrillView> {
     return this.control(actor, id, 'resume', ['paused'], async (tx, row) => {
       const { rows } = await tx.query<{ paused_ms: string }>(
         `UPDATE drills SET status = 'running', paused_ms = paused_ms + (EXTRACT(EPOCH FROM (now() - paused_at)) * 1000)::bigint, paused_at = NULL

@@ -6,7 +6,7 @@
 import type { ExtendedError } from 'socket.io';
 import type { ConnectionLease, ConnectionLimiter } from '../connection-limiter.js';
 import { LIVE_EVENTS, type JoinAck } from '../../shared/live.js';
-import { incidentOfRoom, roomOf, type LiveSocket } from './types.js';
+import { incidentOfRoom, type LiveSocket } from './types.js';
 
 export function limitConnections(limiter: ConnectionLimiter) {
   /** Socket id → incident id → its slot. */
@@ -64,7 +64,7 @@ export function limitConnections(limiter: ConnectionLimiter) {
             // The join handler answers through the ack; a join that did not end in the room (not
             // found, a page with more to come) gives the slot back then.
             packet[2] = (result: JoinAck) => {
-              if (!socket.rooms.has(roomOf(incidentId))) give(socket.id, incidentId);
+              if (![...socket.rooms].some((room) => incidentOfRoom(room) === incidentId)) give(socket.id, incidentId);
               (ack as (result: JoinAck) => void)(result);
             };
             next();
@@ -76,6 +76,29 @@ export function limitConnections(limiter: ConnectionLimiter) {
         for (const incidentId of [...held.keys()]) give(socket.id, incidentId);
         leases.delete(socket.id);
       });
+    },
+
+    /**
+     * A recovered socket comes back into its incidents without `incident:join`: it holds a slot of
+     * each again, or is refused (the reason). Called after `perIncident(socket)`.
+     */
+    async resume(socket: LiveSocket, incidentId: string): Promise<string | null> {
+      const held = leases.get(socket.id);
+      if (!held) return 'the connection is closed';
+      if (held.has(incidentId)) return null;
+      const slot = await limiter.acquire(null, incidentId);
+      if (!slot.ok) return slot.reason;
+      if (!socket.connected || leases.get(socket.id) !== held) {
+        slot.lease.release();
+        return 'the connection is closed';
+      }
+      held.set(incidentId, slot.lease);
+      return null;
+    },
+
+    /** Gives back the slot of an incident the socket did not end up in. */
+    release(socket: LiveSocket, incidentId: string): void {
+      give(socket.id, incidentId);
     },
   };
 }

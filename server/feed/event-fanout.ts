@@ -10,6 +10,12 @@ interface Cursor {
   queue: Promise<void>;
   /** When the room was first seen empty (for the sweep); undefined while someone is in it. */
   emptySince: number | undefined;
+  /**
+   * Settles when every broadcast so far has reached this node's sockets. With the Redis streams
+   * adapter a broadcast is delivered locally only once its XADD has answered, so a socket that
+   * joined before that would get an entry its join page already had.
+   */
+  delivered: Promise<unknown>;
 }
 
 const CATCH_UP_BATCH = 1000;
@@ -27,13 +33,19 @@ export class EventFanout {
 
   constructor(
     private readonly db: Queryable,
-    private readonly broadcast: (event: IncidentEvent) => void,
+    /** Returns a promise when delivery to this node's sockets finishes later (see Cursor.delivered). */
+    private readonly broadcast: (event: IncidentEvent) => void | Promise<unknown>,
     private readonly log: Logger,
   ) {}
 
   /** Incidents this node currently delivers (a room was joined here recently). */
   get tracked(): number {
     return this.cursors.size;
+  }
+
+  /** The highest seq broadcast to the incident's room on this node, if it is tracked. */
+  emitted(incidentId: string): number | undefined {
+    return this.cursors.get(incidentId)?.emittedSeq;
   }
 
   /** An event committed by this node (from the IncidentEventBus). */
@@ -62,7 +74,7 @@ export class EventFanout {
   whileHeld<T>(incidentId: string, fn: (emittedSeq: number) => Promise<T>): Promise<T> {
     let cursor = this.cursors.get(incidentId);
     if (!cursor) {
-      cursor = { emittedSeq: undefined, queue: Promise.resolve(), emptySince: undefined };
+      cursor = { emittedSeq: undefined, queue: Promise.resolve(), emptySince: undefined, delivered: Promise.resolve() };
       this.cursors.set(incidentId, cursor);
     }
     const c = cursor;
@@ -70,6 +82,7 @@ export class EventFanout {
       this.enqueue(incidentId, c, async () => {
         try {
           await this.catchUp(incidentId, c, Infinity);
+          await c.delivered;
           resolve(await fn(c.emittedSeq!));
         } catch (err) {
           reject(err);
@@ -101,11 +114,17 @@ export class EventFanout {
     if (cursor.emittedSeq === undefined) return this.catchUp(incidentId, cursor, seq);
     if (seq <= cursor.emittedSeq) return;
     if (event && seq === cursor.emittedSeq + 1) {
-      this.broadcast(event);
+      this.send(cursor, event);
       cursor.emittedSeq = seq;
       return;
     }
     await this.catchUp(incidentId, cursor, seq);
+  }
+
+  private send(cursor: Cursor, event: IncidentEvent): void {
+    const pending = this.broadcast(event);
+    // Not awaited here: XADDs of one incident pipeline on one connection and answer in order.
+    if (pending) cursor.delivered = Promise.all([cursor.delivered, pending.catch(() => undefined)]);
   }
 
   /** Broadcasts the log entries after the cursor, up to `throughSeq` or the head. */
@@ -119,7 +138,7 @@ export class EventFanout {
     while (cursor.emittedSeq < throughSeq) {
       const events = await listEvents(this.db, incidentId, { afterSeq: cursor.emittedSeq, limit: CATCH_UP_BATCH });
       for (const event of events) {
-        this.broadcast(event);
+        this.send(cursor, event);
         cursor.emittedSeq = event.seq;
       }
       if (events.length < CATCH_UP_BATCH) return;

@@ -6,15 +6,32 @@ import { listEvents } from '../incidents/event-log.js';
 import { eventReaches } from '../../shared/drill.js';
 import { publicView, type IncidentService } from '../incidents/incidents.js';
 import { LIVE_EVENTS, LIVE_JOIN_PAGE_SIZE, type JoinAck, type LeaveAck, type LiveError } from '../../shared/live.js';
+import type { Actor } from '../auth/policy.js';
+import type { IncidentEvent } from '../../shared/events.js';
 import type { EventFanout } from './event-fanout.js';
 import type { PresenceBroadcaster, PresenceStore } from './presence.js';
-import { incidentOfRoom, roomOf, type LiveServer, type LiveSocket } from './types.js';
+import type { limitConnections } from './connection-limits.js';
+import { tagOffset, type ReportedPosition } from './stream-offsets.js';
+import { audienceRoomOf, parseRoom, roomOf, type LiveServer, type LiveSocket } from './types.js';
 
 const incidentId = z.string().min(1).max(100);
 const joinRequest = z.object({ incidentId, afterSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }).strict();
 const leaveRequest = z.object({ incidentId }).strict();
 
 const KNOWN_EVENTS = new Set<string>([LIVE_EVENTS.join, LIVE_EVENTS.leave]);
+const RESUME_BATCH = 1000;
+
+/** What connection-state recovery brought back, held back by the feed until the middlewares let the socket in. */
+export interface Recovery {
+  /** Packets the session missed (`[event, payload, offset]`), as the adapter restored them. */
+  missed: unknown[][];
+  /** The account the session belonged to (the middlewares overwrite `socket.data.actor`). */
+  previousActor: Actor | undefined;
+  /** What the client's last offset says it has of one incident (see stream-offsets.ts). */
+  reported?: ReportedPosition;
+}
+
+const sameAudience = (a: Actor, b: Actor | undefined) => b !== undefined && a.userId === b.userId && a.role === b.role && (a.teamId ?? null) === (b.teamId ?? null);
 
 type Reply<T> = (result: T) => void;
 
@@ -35,6 +52,8 @@ export class FeedRooms {
   private readonly presenceWrites = new Map<string, Promise<void>>();
   /** Set on shutdown: the node's presence rows are then removed all at once. */
   closing = false;
+  /** Socket id → incident → the seq the socket has been sent, while it is being moved back into the incident after recovery. */
+  private readonly resuming = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly io: LiveServer,
@@ -44,13 +63,22 @@ export class FeedRooms {
       fanout: EventFanout;
       presence: PresenceStore;
       presenceFeed: PresenceBroadcaster;
+      limits: ReturnType<typeof limitConnections>;
+      /** Sends an entry to one socket through the adapter (`to(socket.id)`), so that recovery buffers it. */
+      sendTo: (socketId: string, event: IncidentEvent) => void;
+      /**
+       * The first seq of the incident this node delivered without the stream (Redis away) within
+       * the recovery window: a recovered socket may not have had it, and no stream has it.
+       */
+      unstreamedFrom: (incidentId: string) => number | undefined;
+      nodeId: string;
       log: Logger;
       maxBadMessages: number;
     },
   ) {}
 
-  /** Wires one authenticated connection. */
-  accept(socket: LiveSocket): void {
+  /** Wires one authenticated connection; `recovery` when Socket.IO restored its session. */
+  accept(socket: LiveSocket, recovery?: Recovery): void {
     socket.data.badMessages ??= 0;
     socket.on(LIVE_EVENTS.join, (...args: unknown[]) => this.handle(socket, LIVE_EVENTS.join, args, (payload, reply) => this.join(socket, payload, reply)));
     socket.on(LIVE_EVENTS.leave, (...args: unknown[]) => this.handle(socket, LIVE_EVENTS.leave, args, async (payload, reply) => reply(await this.leave(socket, payload))));
@@ -60,18 +88,118 @@ export class FeedRooms {
       this.refuse(socket, name, args, new AppError('unknown_event', `unknown event "${name}"; the live feed accepts ${[...KNOWN_EVENTS].join(', ')}`, { event: name }));
     });
     socket.on('disconnecting', () => {
+      // Socket.IO persists the session (rooms, data) right after this event: what the socket has
+      // been sent goes with it, for whichever node recovers it.
+      const sent: Record<string, number> = Object.fromEntries(this.resuming.get(socket.id) ?? []);
       for (const room of socket.rooms) {
-        const id = incidentOfRoom(room);
-        if (id) this.removePresence(socket, id);
+        const parsed = parseRoom(room);
+        if (!parsed || parsed.audience || parsed.nodeId !== this.deps.nodeId) continue;
+        this.removePresence(socket, parsed.incidentId);
+        const emitted = this.deps.fanout.emitted(parsed.incidentId);
+        const unstreamed = this.deps.unstreamedFrom(parsed.incidentId);
+        if (emitted !== undefined) sent[parsed.incidentId] = unstreamed === undefined ? emitted : Math.min(emitted, unstreamed - 1);
       }
+      socket.data.sentSeq = sent;
     });
-    if (socket.recovered) {
-      // Connection-state recovery put the socket back into its rooms; put it back into presence too.
-      for (const room of socket.rooms) {
-        const id = incidentOfRoom(room);
-        if (id) this.addPresence(socket, id);
-      }
+    socket.once('disconnect', () => this.resuming.delete(socket.id));
+    if (socket.recovered) this.resume(socket, recovery ?? { missed: [], previousActor: socket.data.actor });
+  }
+
+  /**
+   * A recovered socket: Socket.IO put it back into the rooms it had — on this node or another — and
+   * the adapter found the packets those rooms were sent since the client's last one. Those go out
+   * first; then, per incident, the socket leaves the old rooms at once (so no live broadcast reaches
+   * it in between) and re-enters this node's fan-out the way a join with `afterSeq = S` does. S is
+   * the seq the client's last offset reported for its incident (none of its missed packets is sent);
+   * for any other incident, what the old node had broadcast to its room at `disconnecting` (missed
+   * packets above S are left to the replay), or — when the old node said nothing of the incident —
+   * the highest seq among the missed packets.
+   */
+  private resume(socket: LiveSocket, recovery: Recovery): void {
+    const actor = socket.data.actor;
+    const sent = new Map<string, number>(Object.entries(socket.data.sentSeq ?? {}));
+    socket.data.sentSeq = undefined;
+    const incidents = new Set<string>(sent.keys());
+    for (const room of [...socket.rooms]) {
+      const parsed = parseRoom(room);
+      if (!parsed) continue;
+      socket.leave(room);
+      if (!parsed.audience) incidents.add(parsed.incidentId);
     }
+    if (!sameAudience(actor, recovery.previousActor)) {
+      // Another account (or role, or team) reconnecting with this session id sees nothing of it.
+      if (incidents.size > 0) {
+        socket.emit(LIVE_EVENTS.error, { code: 'forbidden', message: 'the recovered session belonged to another account or role; join the incident again', details: { incidents: [...incidents] }, event: LIVE_EVENTS.join });
+      }
+      return;
+    }
+    // The incident the client's last packet named: the client has every entry up to the seq it
+    // reported, so the log replays exactly what follows and no missed packet of it is sent.
+    const reported = recovery.reported && incidents.has(recovery.reported.incidentId) ? recovery.reported : undefined;
+    if (reported) sent.set(reported.incidentId, reported.seq);
+    // Elsewhere, where the old node said what it had sent, the log replays everything after that,
+    // so a missed packet above it is left to the replay (in order, once): the old node may have
+    // delivered some entries outside the stream while Redis was away, and the stream lacks those.
+    const toldByOldNode = new Set(sent.keys());
+    for (const packet of recovery.missed) {
+      const [name, payload] = packet as [string, Partial<IncidentEvent> | undefined];
+      if (name === LIVE_EVENTS.event && typeof payload?.incidentId === 'string' && typeof payload.seq === 'number' && incidents.has(payload.incidentId)) {
+        if (payload.incidentId === reported?.incidentId) continue;
+        if (toldByOldNode.has(payload.incidentId)) {
+          if (payload.seq > sent.get(payload.incidentId)!) continue;
+        } else sent.set(payload.incidentId, Math.max(sent.get(payload.incidentId) ?? 0, payload.seq));
+        const streamId = packet[packet.length - 1];
+        if (typeof streamId === 'string') packet[packet.length - 1] = tagOffset(streamId, payload.incidentId, payload.seq);
+      }
+      (socket.emit as (...args: unknown[]) => boolean)(...packet);
+    }
+    const pending = new Map<string, number>();
+    for (const id of incidents) pending.set(id, sent.get(id) ?? 0);
+    this.resuming.set(socket.id, pending);
+    for (const [incidentId, sentSeq] of pending) {
+      this.resumeIncident(socket, incidentId, sentSeq)
+        .catch((err: unknown) => {
+          if (err instanceof AppError) {
+            socket.emit(LIVE_EVENTS.error, { code: err.code, message: err.message, details: { ...err.details, incidentId }, event: LIVE_EVENTS.join });
+            return;
+          }
+          this.deps.log.error({ err, incidentId, socketId: socket.id }, 'live feed: resuming a recovered socket failed');
+          socket.emit(LIVE_EVENTS.error, { code: 'internal', message: 'resuming the live feed failed; join the incident again', details: { incidentId }, event: LIVE_EVENTS.join });
+        })
+        .finally(() => {
+          pending.delete(incidentId);
+          if (!socket.rooms.has(roomOf(incidentId, this.deps.nodeId))) this.deps.limits.release(socket, incidentId);
+        });
+    }
+  }
+
+  private async resumeIncident(socket: LiveSocket, incidentId: string, sentSeq: number): Promise<void> {
+    const refusal = await this.deps.limits.resume(socket, incidentId);
+    if (refusal) throw new AppError('too_many_connections', refusal, { incidentId });
+    const actor = socket.data.actor;
+    const visible = await this.deps.incidents.get(actor, incidentId);
+    await this.deps.fanout.whileHeld(visible.id, async (emittedSeq) => {
+      // As in join: nothing reaches the room meanwhile, so the replay ends where live delivery resumes.
+      let after = sentSeq;
+      while (after < emittedSeq && socket.connected) {
+        const page = await listEvents(this.deps.db, visible.id, { afterSeq: after, limit: RESUME_BATCH });
+        for (const e of page) {
+          if (e.seq > emittedSeq) break;
+          if (eventReaches(actor, e)) this.deps.sendTo(socket.id, e);
+          after = e.seq;
+        }
+        if (page.length < RESUME_BATCH) break;
+      }
+      // A leave sent meanwhile wins (it took the incident out of `resuming`).
+      if (socket.connected && this.resuming.get(socket.id)?.has(incidentId)) this.enter(socket, visible.id);
+    });
+  }
+
+  /** Puts a socket into an incident's rooms on this node (everyone's, and its audience class's) and into presence. */
+  private enter(socket: LiveSocket, incidentId: string): void {
+    const actor = socket.data.actor;
+    socket.join([roomOf(incidentId, this.deps.nodeId), audienceRoomOf(incidentId, this.deps.nodeId, actor)]);
+    this.addPresence(socket, incidentId);
   }
 
   private async join(socket: LiveSocket, payload: unknown, reply: Reply<JoinAck>): Promise<void> {
@@ -85,10 +213,7 @@ export class FeedRooms {
         (e) => e.seq <= emittedSeq,
       );
       const hasMore = page.length > LIVE_JOIN_PAGE_SIZE;
-      if (!hasMore && socket.connected) {
-        socket.join(roomOf(visible.id));
-        this.addPresence(socket, visible.id);
-      }
+      if (!hasMore && socket.connected) this.enter(socket, visible.id);
       // Drill entries reach their audience only (see shared/drill.ts eventReaches).
       reply({ ok: true, incident: publicView(visible), events: page.slice(0, LIVE_JOIN_PAGE_SIZE).filter((e) => eventReaches(actor, e)), hasMore });
     });
@@ -96,10 +221,13 @@ export class FeedRooms {
 
   private async leave(socket: LiveSocket, payload: unknown): Promise<LeaveAck> {
     const request = parse(leaveRequest, payload);
-    const room = roomOf(request.incidentId.toLowerCase());
+    const id = request.incidentId.toLowerCase();
+    this.resuming.get(socket.id)?.delete(id);
+    const room = roomOf(id, this.deps.nodeId);
     if (socket.rooms.has(room)) {
+      socket.leave(audienceRoomOf(id, this.deps.nodeId, socket.data.actor));
       socket.leave(room);
-      this.removePresence(socket, request.incidentId.toLowerCase());
+      this.removePresence(socket, id);
     }
     return { ok: true };
   }
@@ -155,8 +283,8 @@ export class FeedRooms {
   republishPresence(): void {
     for (const socket of this.io.of('/').sockets.values()) {
       for (const room of socket.rooms) {
-        const id = incidentOfRoom(room);
-        if (id) this.addPresence(socket, id);
+        const parsed = parseRoom(room);
+        if (parsed && !parsed.audience && parsed.nodeId === this.deps.nodeId) this.addPresence(socket, parsed.incidentId);
       }
     }
   }

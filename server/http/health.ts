@@ -26,8 +26,9 @@ export function healthRoutes(db: Database): Router {
 
 /**
  * Readiness (`/readyz`): whether this node should be given traffic — the database answers, the
- * cluster transport receives (on several nodes: a node that hears nothing of the others would
- * serve stale rooms) and the node is not shutting down. `/healthz` stays plain liveness.
+ * cluster transport receives or, on Redis, the node carries on from the database while Redis is
+ * away (`cluster.status: degraded`), and the node is not shutting down. `/healthz` stays plain
+ * liveness.
  */
 export function readinessRoutes(db: Database, cluster: Cluster, draining: () => boolean): Router {
   const router = Router();
@@ -39,9 +40,16 @@ export function readinessRoutes(db: Database, cluster: Cluster, draining: () => 
       database = 'down';
     }
     const receiving = !cluster.multiNode || cluster.transport.receiving;
-    const ready = database === 'ok' && receiving && !draining();
+    // Redis is shared by every node: when it is down, all of them are, and refusing traffic
+    // everywhere would stop the command post. Each node then serves from PostgreSQL (events and
+    // checklist edits of other nodes read at every heartbeat, presence frozen), so it stays ready,
+    // reported as degraded. A NOTIFY listener is this node's own connection: without it the node
+    // would serve stale rooms, so it is not ready.
+    const degraded = !receiving && cluster.kind === 'redis';
+    const clusterStatus = receiving ? 'ok' : degraded ? 'degraded' : 'down';
+    const ready = database === 'ok' && (receiving || degraded) && !draining();
     if (!ready) res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', database: { status: database }, cluster: { status: receiving ? 'ok' : 'down' }, draining: draining() });
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', database: { status: database }, cluster: { status: clusterStatus }, draining: draining() });
   });
   return router;
 }

@@ -197,34 +197,45 @@ export interface ChainVerification {
   reason?: string;
 }
 
-/** Recomputes every link of the chain from the stored rows. */
+/**
+ * Recomputes every link of the chain from the stored rows, up to the head read first: entries
+ * committed while it reads lie beyond that head and cannot make it fail. A row beyond the head
+ * that the head never moved to (written outside the log) is still found by the last check.
+ */
 export async function verifyChain(db: Queryable, incidentId: string): Promise<ChainVerification> {
   const head = await db.query<{ last_seq: number; last_hash: string }>('SELECT last_seq, last_hash FROM incidents WHERE id = $1', [incidentId]);
   const incident = head.rows[0];
   if (!incident) throw new AppError('not_found', `incident ${incidentId} not found`, { incidentId });
+  const broken = (brokenAt: number, checked: number, reason: string): ChainVerification => ({ ok: false, checked, lastSeq: incident.last_seq, brokenAt, reason });
+  const outsideTheLog = 'chain head does not match the incident (entries removed or appended outside the log)';
   let prev = genesisHash(incidentId);
   let checked = 0;
   const batch = 2000;
-  for (let after = 0; ; ) {
+  for (let after = 0; after < incident.last_seq; ) {
     const { rows } = await db.query<EventRow>(
-      'SELECT * FROM incident_events WHERE incident_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
-      [incidentId, after, batch],
+      'SELECT * FROM incident_events WHERE incident_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4',
+      [incidentId, after, incident.last_seq, batch],
     );
     for (const row of rows) {
       const event = toEvent(row);
       const expectedSeq = checked + 1;
-      if (event.seq !== expectedSeq) return { ok: false, checked, lastSeq: incident.last_seq, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
-      if (event.prevHash !== prev) return { ok: false, checked, lastSeq: incident.last_seq, brokenAt: event.seq, reason: 'previous-hash link does not match' };
-      if (hashEvent(event) !== event.hash) return { ok: false, checked, lastSeq: incident.last_seq, brokenAt: event.seq, reason: 'entry content does not match its hash' };
+      if (event.seq !== expectedSeq) return broken(expectedSeq, checked, `entry ${expectedSeq} is missing`);
+      if (event.prevHash !== prev) return broken(event.seq, checked, 'previous-hash link does not match');
+      if (hashEvent(event) !== event.hash) return broken(event.seq, checked, 'entry content does not match its hash');
       prev = event.hash;
       checked++;
     }
     if (rows.length < batch) break;
     after = rows[rows.length - 1]!.seq;
   }
-  if (checked !== incident.last_seq || prev !== incident.last_hash) {
-    return { ok: false, checked, lastSeq: incident.last_seq, brokenAt: checked + 1, reason: 'chain head does not match the incident (entries removed or appended outside the log)' };
-  }
+  if (checked !== incident.last_seq || prev !== incident.last_hash) return broken(checked + 1, checked, outsideTheLog);
+  // Rows past the head are legitimate only if the head has moved on to them since it was read.
+  const beyond = await db.query<{ max_seq: number | null; last_seq: number }>(
+    'SELECT (SELECT max(seq) FROM incident_events WHERE incident_id = $1) AS max_seq, last_seq FROM incidents WHERE id = $1',
+    [incidentId],
+  );
+  const now = beyond.rows[0]!;
+  if ((now.max_seq ?? 0) > now.last_seq) return broken(now.last_seq + 1, checked, outsideTheLog);
   return { ok: true, checked, lastSeq: incident.last_seq };
 }
 

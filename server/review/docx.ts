@@ -4,7 +4,7 @@
  * the 突发事件应急处置总结评估; `hseep`: the English HSEEP After-Action Report / Improvement Plan.
  * Text is set as text runs (never markup), so user text needs no escaping here.
  */
-import { AlignmentType, Document, HeadingLevel, Packer, Paragraph, Table, TableCell, TableRow, TextRun, WidthType } from 'docx';
+import type { Paragraph, Table } from 'docx';
 import type { Review } from '../../shared/review.js';
 import { INCIDENT_MODE_LABELS, ITEM_STATUS_LABELS, RESPONSE_LEVEL_LABELS, WARNING_COLOUR_LABELS, type Bilingual } from '../../shared/labels.js';
 import { fmtTime, T, type Lang } from './html.js';
@@ -42,21 +42,34 @@ export function findings(review: Review, lang: Lang): string[] {
   return out;
 }
 
-function cell(text: string, header = false): TableCell {
-  return new TableCell({ children: [new Paragraph({ children: [new TextRun({ text, bold: header, size: 18 })] })] });
+type Docx = typeof import('docx');
+/**
+ * `docx` is loaded with the first report, not at start: it is about 11 MiB of a node's idle memory
+ * for a download a bureau asks for once per response.
+ */
+let docxLibrary: Promise<Docx> | null = null;
+const loadDocx = () => (docxLibrary ??= import('docx'));
+
+function builders({ HeadingLevel, Paragraph, Table, TableCell, TableRow, TextRun, WidthType }: Docx) {
+  const cell = (text: string, header = false) => new TableCell({ children: [new Paragraph({ children: [new TextRun({ text, bold: header, size: 18 })] })] });
+  return {
+    table(head: string[], rows: unknown[][]): Table | Paragraph {
+      if (rows.length === 0) return new Paragraph({ text: '—' });
+      return new Table({
+        width: { size: 100, type: WidthType.PERCENTAGE },
+        rows: [new TableRow({ tableHeader: true, children: head.map((h) => cell(h, true)) }), ...rows.map((r) => new TableRow({ children: r.map((c) => cell(String(c ?? ''))) }))],
+      });
+    },
+    h1: (text: string) => new Paragraph({ text, heading: HeadingLevel.HEADING_1 }),
+    h2: (text: string) => new Paragraph({ text, heading: HeadingLevel.HEADING_2 }),
+    p: (text: string) => new Paragraph({ children: [new TextRun(text)] }),
+  };
 }
-function table(head: string[], rows: unknown[][]): Table | Paragraph {
-  if (rows.length === 0) return new Paragraph({ text: '—' });
-  return new Table({
-    width: { size: 100, type: WidthType.PERCENTAGE },
-    rows: [new TableRow({ tableHeader: true, children: head.map((h) => cell(h, true)) }), ...rows.map((r) => new TableRow({ children: r.map((c) => cell(String(c ?? ''))) }))],
-  });
-}
-const h1 = (text: string) => new Paragraph({ text, heading: HeadingLevel.HEADING_1 });
-const h2 = (text: string) => new Paragraph({ text, heading: HeadingLevel.HEADING_2 });
-const p = (text: string) => new Paragraph({ children: [new TextRun(text)] });
 
 export async function renderReviewDocx(review: Review, format: DocxFormat = 'aqt9009', timeZone = 'Asia/Shanghai'): Promise<Buffer> {
+  const docx = await loadDocx();
+  const { AlignmentType, Document, HeadingLevel, Packer, Paragraph, TextRun } = docx;
+  const { table, h1, h2, p } = builders(docx);
   const lang: Lang = format === 'hseep' ? 'en' : 'zh';
   const L = T[lang];
   const t = (iso: string | null | undefined) => fmtTime(iso, timeZone);

@@ -18,6 +18,7 @@ import { WarningService } from './warnings.js';
 import { OutboxWorker } from './worker.js';
 import { EscalationScheduler } from '../acknowledgements/scheduler.js';
 import { acknowledgementRoutes } from '../acknowledgements/routes.js';
+import { RESOURCE_EVENT_TYPES, WARNING_EVENT_TYPES, type IncidentEvent } from '../../shared/events.js';
 
 /** Endpoints from BROADCAST_ENDPOINTS / EXERCISE_BROADCAST_ENDPOINTS, kept in step with the config. */
 async function syncEnvEndpoints(db: Queryable, actual: string[], exercise: string[], gbt: string[]): Promise<void> {
@@ -61,9 +62,16 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
     push: clusterThrottle(ctx.cluster, db.pool, 'warning-push', config.WARNING_RATE_PUSH, workerLog),
     broadcast: clusterThrottle(ctx.cluster, db.pool, 'warning-broadcast', config.WARNING_RATE_BROADCAST, workerLog),
   };
-  const worker = new OutboxWorker(db, config, senders, sinks, progress, workerLog, limiters);
-  const escalations = new EscalationScheduler(db, config, ctx.bus, sinks, () => publicBaseUrl(config, listenUrl), log.child({ module: 'escalations' }));
+  const worker = new OutboxWorker(db, config, senders, sinks, progress, workerLog, limiters, ctx.cluster.nodeId);
+  const escalations = new EscalationScheduler(db, config, ctx.bus, sinks, () => publicBaseUrl(config, listenUrl), log.child({ module: 'escalations' }), ctx.cluster.nodeId);
   const service = new WarningService(db, ctx.incidents, ctx.bus, config, sinks, () => worker.wake(), () => publicBaseUrl(config, listenUrl));
+  // Escalation steps scheduled on this node (an approval's 叫应, a dispatch order's) wake the
+  // scheduler, which then sleeps until the first is due: ACK_POLL_MS only bounds how late it sees
+  // steps another node scheduled.
+  const schedulesSteps = new Set<string>([WARNING_EVENT_TYPES.approved, RESOURCE_EVENT_TYPES.dispatchCreated]);
+  const onEvent = (event: IncidentEvent) => {
+    if (schedulesSteps.has(event.type)) escalations.wake();
+  };
   return {
     name: 'warnings',
     service,
@@ -83,10 +91,12 @@ export function warningsModule(ctx: ServerContext): Module & { service: WarningS
       if (config.WARNING_WORKERS) {
         worker.start();
         escalations.start();
+        ctx.bus.on('event', onEvent);
       }
       log.info({ sms: senders.sms.toSink() ? 'sink' : 'twilio', workers: config.WARNING_WORKERS, node: worker.nodeId }, 'warnings ready');
     },
     async stop() {
+      ctx.bus.off('event', onEvent);
       await Promise.all([worker.stop(), escalations.stop()]);
       progress.stop();
     },

@@ -6,9 +6,13 @@ import type { ExerciseSinks } from './exercise-sinks.js';
 
 /**
  * Enqueues one delivery per recipient × channel, inside the caller's (approving) transaction:
- * one INSERT … SELECT per channel, however many recipients. The UNIQUE (warning, channel,
- * target) key makes a second enqueue a no-op, and SMS targets are phone numbers, so a phone
- * on two lists gets one message. Exercise warnings only ever select drill targets.
+ * one INSERT … SELECT per channel, however many recipients. Each SELECT yields every target at
+ * most once (DISTINCT phone numbers, subscription and endpoint ids), and approval enqueues a
+ * warning once (its row is locked and must still be a draft), so the inserts carry no
+ * ON CONFLICT clause: speculative insertion probes the unique index once more per row, a
+ * fifth of a 100,000-row enqueue (EXPLAIN ANALYZE). The UNIQUE (warning, channel, target) key still stands;
+ * a duplicate would roll the approval back, not pass silently. SMS targets are phone numbers,
+ * so a phone on two lists gets one message. Exercise warnings only ever select drill targets.
  */
 export async function enqueueDeliveries(
   tx: Queryable,
@@ -23,19 +27,23 @@ export async function enqueueDeliveries(
 
   if (fields.channels.includes('sms')) {
     const inArea = sqlInArea('r.lat', 'r.lon', { poly: '$6', clat: '$7', clon: '$8', crad: '$9' });
-    const res = await tx.query(
-      `INSERT INTO warning_deliveries (warning_id, channel, target_id, address, exercise, status)
-       SELECT $1, 'sms', 'tel:' || t.phone, t.phone, $2, 'queued' FROM (
-         SELECT DISTINCT r.phone FROM warning_recipients r
+    const recipients = `SELECT DISTINCT r.phone FROM warning_recipients r
           WHERE ((r.kind = 'public' AND $3::boolean AND ${inArea})
              OR (r.kind = 'responder' AND (r.role = ANY($4::text[]) OR r.team_id = ANY($5::text[]))))
             -- a number is a drill target only if no list has it as a real recipient
-            AND (NOT $2::boolean OR (r.drill AND NOT EXISTS (SELECT 1 FROM warning_recipients x WHERE x.phone = r.phone AND NOT x.drill)))
-         UNION
-         SELECT n FROM unnest($10::text[]) n WHERE $2::boolean
+            AND (NOT $2::boolean OR (r.drill AND NOT EXISTS (SELECT 1 FROM warning_recipients x WHERE x.phone = r.phone AND NOT x.drill)))`;
+    // The exercise numbers are a UNION (deduplicated against the lists) only for exercises: even
+    // when its other arm is empty, the UNION hashes every selected number a second time.
+    const targets = exercise ? `${recipients}\n         UNION\n         SELECT n FROM unnest($10::text[]) n` : recipients;
+    // In key order: rows in hash order land on random leaves of the (warning, channel, target)
+    // index, which cost more than the sort that puts them in order (EXPLAIN ANALYZE: ~15 % of the insert).
+    const res = await tx.query(
+      `INSERT INTO warning_deliveries (warning_id, channel, target_id, address, exercise, status)
+       SELECT $1, 'sms', 'tel:' || t.phone, t.phone, $2, 'queued' FROM (
+         ${targets}
        ) t
-       ON CONFLICT DO NOTHING`,
-      [warningId, exercise, isPublic, roles, teams, ...area, exercise ? input.sinks.smsNumbers : []],
+       ORDER BY t.phone`,
+      [warningId, exercise, isPublic, roles, teams, ...area, ...(exercise ? [input.sinks.smsNumbers] : [])],
     );
     counts.sms = res.rowCount ?? 0;
   }
@@ -48,8 +56,7 @@ export async function enqueueDeliveries(
          FROM push_subscriptions s LEFT JOIN users u ON u.id = s.user_id
         WHERE ((s.user_id IS NULL AND $3::boolean AND (s.lat IS NULL OR ${inArea}))
             OR (u.role = ANY($4::text[]) OR u.team_id = ANY($5::text[])))
-          AND (NOT $2::boolean OR s.drill)
-       ON CONFLICT DO NOTHING`,
+          AND (NOT $2::boolean OR s.drill)`,
       [warningId, exercise, isPublic, roles, teams, ...area],
     );
     counts.push = res.rowCount ?? 0;
@@ -60,15 +67,14 @@ export async function enqueueDeliveries(
     const res = await tx.query(
       `INSERT INTO warning_deliveries (warning_id, channel, target_id, address, exercise, status)
        SELECT $1, 'broadcast', e.id, e.url, $2, 'queued' FROM broadcast_endpoints e
-        WHERE e.active AND e.url IS NOT NULL AND e.exercise = $2::boolean
-       ON CONFLICT DO NOTHING`,
+        WHERE e.active AND e.url IS NOT NULL AND e.exercise = $2::boolean`,
       [warningId, exercise],
     );
     counts.broadcast = res.rowCount ?? 0;
     if (counts.broadcast === 0) {
       await tx.query(
         `INSERT INTO warning_deliveries (warning_id, channel, target_id, address, exercise, status)
-         VALUES ($1, 'broadcast', 'sink', NULL, $2, 'queued') ON CONFLICT DO NOTHING`,
+         VALUES ($1, 'broadcast', 'sink', NULL, $2, 'queued')`,
         [warningId, exercise],
       );
       counts.broadcast = 1;

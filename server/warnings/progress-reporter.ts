@@ -4,16 +4,22 @@ import type { IncidentEventBus } from '../incidents/event-log.js';
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
 import { isSettled, warningProgress } from './progress.js';
 import type { WarningChannel } from '../../shared/labels.js';
+import type { ChannelProgress } from '../../shared/warnings.js';
 
 /**
  * Delivery progress into the incident's event log, throttled: at most one
  * `warning.delivery_progress` per warning per interval, and a final one when nothing is
  * queued or sending any more. Never one event per recipient.
+ *
+ * "Final" is not the end: SMS receipts (and late webhooks) keep turning `sent` into `delivered`
+ * after it, and the after-action review reads its coverage from the last summary in the log. So a
+ * settled summary is recorded again whenever its counts differ from the last one recorded, and
+ * never twice the same. That comparison reads the log, not this process's memory, so it holds
+ * whichever node's worker or webhook touched the warning.
  */
 export class ProgressReporter {
   private timers = new Map<string, NodeJS.Timeout>();
   private lastAt = new Map<string, number>();
-  private finished = new Set<string>();
   private stopped = false;
 
   constructor(
@@ -46,14 +52,28 @@ export class ProgressReporter {
         );
         const w = rows[0];
         if (!w) return;
+        // One summary at a time per warning, on any node: the count and the comparison below see
+        // what the previous summary committed.
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`yingji:warning-progress:${warningId}`]);
         const progress = await warningProgress(tx, warningId, w.approved_at, w.channels ?? []);
         const final = isSettled(progress);
-        if (final && this.finished.has(warningId)) return;
-        if (final) this.finished.add(warningId);
-        const event = await this.bus.record(tx, { incidentId: w.incident_id, type: WARNING_EVENT_TYPES.deliveryProgress, actor: null, data: { warningId, final, ...progress } });
+        if (final) {
+          const last = await tx.query<{ data: { final?: boolean; channels?: ChannelProgress[] } }>(
+            `SELECT data FROM incident_events WHERE incident_id = $1 AND type = $2 AND data->>'warningId' = $3 ORDER BY seq DESC LIMIT 1`,
+            [w.incident_id, WARNING_EVENT_TYPES.deliveryProgress, warningId],
+          );
+          const previous = last.rows[0]?.data;
+          if (previous?.final && countsKey(previous.channels ?? []) === countsKey(progress.channels)) return;
+        }
+        await this.bus.record(tx, { incidentId: w.incident_id, type: WARNING_EVENT_TYPES.deliveryProgress, actor: null, data: { warningId, final, ...progress } });
       });
     } catch (err) {
       this.log.error({ err, warningId }, 'delivery progress event failed');
     }
   }
+}
+
+/** The counts of a summary, independent of key order (the log stores `jsonb`, which reorders keys). */
+function countsKey(channels: readonly ChannelProgress[]): string {
+  return JSON.stringify(channels.map((c) => [c.channel, c.total, c.queued, c.sending, c.sent, c.delivered, c.failed, c.blocked, c.unknown, c.cancelled]));
 }

@@ -7,14 +7,14 @@ import { AppError } from '../http/errors.js';
 import type { IncidentEventBus } from '../incidents/event-log.js';
 import type { IncidentRecord, IncidentService } from '../incidents/incidents.js';
 import { WARNING_EVENT_TYPES } from '../../shared/events.js';
-import { draftInputSchema, editInputSchema, warningFieldsSchema, type CapMsgType, type WarningFields, type WarningView } from '../../shared/warnings.js';
+import { draftInputSchema, editInputSchema, warningFieldsSchema, type CapMsgType, type WarningFields, type WarningProgress, type WarningView } from '../../shared/warnings.js';
 import { buildCapAlert } from './cap/build.js';
 import { buildGbtAlert } from './gbt35965/build.js';
 import { allocateGbtIdentifier, gbtExtendedTime, unitCode } from './gbt35965/rules.js';
 import { CAP_SENDER, capDateTime, capIdentifier } from './cap/rules.js';
 import { checkChannelLimits, outgoingMessages } from './messages.js';
 import { enqueueDeliveries } from './outbox.js';
-import { warningProgress } from './progress.js';
+import { queuedProgress, warningProgress } from './progress.js';
 import { findWarning, toView, warningNotFound, type WarningRow } from './store.js';
 import type { ExerciseSinks } from './exercise-sinks.js';
 import { parseInput } from '../http/validate.js';
@@ -148,7 +148,9 @@ export class WarningService {
         actor,
         data: { warningId: id, msgType: row.msg_type, identifier, gbtIdentifier: gbt.identifier, references: row.references_id, colour: fields.colour, status: row.mode === 'exercise' ? 'Exercise' : 'Actual', queued: counts, ...(fields.acknowledgement ? { ackRequired, ackWithinMinutes: fields.acknowledgement.withinMinutes } : {}) },
       });
-      return this.view(tx, (await findWarning(tx, id))!);
+      // The outbox rows were written just now and are all queued: the counts are the progress.
+      const approved = (await findWarning(tx, id))!;
+      return this.view(tx, approved, { delivery: queuedProgress(counts, approved.approved_at!, fields.channels), noAcks: ackRequired === 0 });
     });
     this.onEnqueued();
     return result;
@@ -194,13 +196,14 @@ export class WarningService {
     });
   }
 
-  private async view(db: Queryable, row: WarningRow): Promise<WarningView> {
+  /** `known`: what the caller already knows (approval: its fresh outbox, whether anyone must answer). */
+  private async view(db: Queryable, row: WarningRow, known: { delivery?: WarningProgress; noAcks?: boolean } = {}): Promise<WarningView> {
     let references: string | null = null;
     if (row.references_id) references = (await findWarning(db, row.references_id))?.identifier ?? null;
     return {
       ...toView(row, references),
-      delivery: row.status === 'draft' ? null : await warningProgress(db, row.id, row.approved_at, row.fields.channels),
-      acks: row.status === 'draft' ? null : await ackSummary(db, row.id, row.approved_at),
+      delivery: row.status === 'draft' ? null : (known.delivery ?? (await warningProgress(db, row.id, row.approved_at, row.fields.channels))),
+      acks: row.status === 'draft' || known.noAcks ? null : await ackSummary(db, row.id, row.approved_at),
       outgoing: outgoingMessages(row.fields, { exercise: row.mode === 'exercise', msgType: row.msg_type }),
     };
   }

@@ -7,7 +7,7 @@ import type { ExerciseSinks } from './exercise-sinks.js';
 import type { ProgressReporter } from './progress-reporter.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ChannelSender, ClaimedDelivery, SendOutcome, SentWarning } from './channels/types.js';
-import { BackgroundLoops } from '../background/loops.js';
+import { BackgroundLoops, idleSleepMs, msUntilDue } from '../background/loops.js';
 
 const CONCURRENCY: Record<WarningChannel, number> = { sms: 8, push: 32, broadcast: 8 };
 
@@ -17,7 +17,6 @@ const CONCURRENCY: Record<WarningChannel, number> = { sms: 8, push: 32, broadcas
  * transaction, then records the outcome. No pooled client is held across an external call.
  */
 export class OutboxWorker {
-  readonly nodeId = `node-${randomUUID().slice(0, 8)}`;
   private readonly background = new BackgroundLoops();
   private readonly limiters: Record<WarningChannel, { take(): Promise<void> }>;
   private readonly cache = new Map<string, SentWarning>();
@@ -31,6 +30,8 @@ export class OutboxWorker {
     private readonly log: Logger,
     /** Per-channel send rates; default: this node's own token buckets (the warnings module passes cluster-wide ones). */
     limiters?: Record<WarningChannel, { take(): Promise<void> }>,
+    /** What its claims are marked with (`claimed_by`): the cluster's node id, so a row names the node that holds it. */
+    readonly nodeId = `node-${randomUUID().slice(0, 8)}`,
   ) {
     this.limiters = limiters ?? { sms: new RateLimiter(config.WARNING_RATE_SMS), push: new RateLimiter(config.WARNING_RATE_PUSH), broadcast: new RateLimiter(config.WARNING_RATE_BROADCAST) };
   }
@@ -51,9 +52,12 @@ export class OutboxWorker {
   private async loop(channel: WarningChannel): Promise<void> {
     while (this.background.running) {
       try {
-        const batch = await this.claim(channel);
+        // Asking when the next delivery is due costs less than an empty claim: idle, that is the
+        // one query a wake-up makes.
+        const wait = await msUntilDue(this.db.pool, `SELECT min(next_attempt_at) FROM warning_deliveries WHERE channel = $1 AND status = 'queued'`, [channel]);
+        const batch = wait !== null && wait <= 0 ? await this.claim(channel) : [];
         if (batch.length === 0) {
-          await this.background.sleep(this.config.WARNING_POLL_MS);
+          await this.background.sleep(idleSleepMs(wait, this.config.WARNING_POLL_MS));
           continue;
         }
         await this.process(channel, batch);

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Queryable } from '../db/database.js';
+import { PROJECT_ROOT } from '../paths.js';
 
-const BASEMAP_DIR = path.join(import.meta.dirname, 'basemap');
+const BASEMAP_DIR = path.join(PROJECT_ROOT, 'server/web/basemap');
 
 interface Feature {
   type: 'Feature';

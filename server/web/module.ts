@@ -4,8 +4,9 @@ import type { Module, ServerContext } from '../module.js';
 import { requirePermission } from '../auth/policy.js';
 import { loadBasemap } from './basemap.js';
 import { staticRoutes } from './static.js';
+import { PROJECT_ROOT } from '../paths.js';
 
-export const CLIENT_DIR = path.resolve(import.meta.dirname, '../../dist/client');
+export const CLIENT_DIR = path.join(PROJECT_ROOT, 'dist/client');
 
 /** The web client: map configuration and offline basemap for it, and the built client itself. */
 export function webModule(ctx: ServerContext, clientDir = CLIENT_DIR): Module {

@@ -1,20 +1,26 @@
 /**
  * The cluster failure drill (issue 14): three spawned nodes on one PostgreSQL (and one Redis when
  * REDIS_URL is set), clients spread over them with client-side failover, editing one checklist,
- * streaming events and a warning to many recipients through the built-in SMS sink; one node is
- * SIGKILLed mid-run. Used bounded by test/cluster-drill.test.ts and long by `npm run drill:cluster`.
+ * streaming events and a warning to many recipients — SMS through the built-in sink, Web Push to a
+ * loopback push service (real encryption, VAPID checked) — one node is SIGKILLed mid-run. Used
+ * bounded by test/cluster-drill.test.ts and long by `npm run drill:cluster`.
  */
-import { rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
 import * as Y from 'yjs';
 import WebSocket from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import { io, type Socket } from 'socket.io-client';
 import { CHECKLIST_ARRAY } from '../../shared/checklist.js';
 import type { IncidentEvent } from '../../shared/events.js';
+import type { PresenceUpdate } from '../../shared/live.js';
 import { Api } from './api.js';
 import { createTestDatabase } from './database.js';
 import { ADMIN_PASSWORD, spawnServer, tempDir, testEnv, type SpawnedServer } from './server.js';
 import { waitFor } from './wait.js';
+import { FakePushService } from '../fakes/push-service.js';
 
 process.setMaxListeners(0);
 
@@ -26,6 +32,12 @@ export interface DrillOptions {
   reportsBefore: number;
   reportsAfter: number;
   recipients: number;
+  /**
+   * Also restart the nodes' Redis mid-run (before the node kill, while the warning is being
+   * delivered): stopped, `downMs` of edits and reports, started again. Its own server, never a
+   * shared one: a restart loses everything in it.
+   */
+  redisRestart?: { stop(): Promise<void>; start(): Promise<void>; downMs: number };
   log?: (line: string) => void;
 }
 
@@ -45,14 +57,30 @@ export interface DrillResult {
   deliveries: Record<string, number>;
   smsMessages: number;
   recipientsWithMoreThanOne: number;
+  /** The same recipients' phones subscribed to Web Push: the push deliveries and what the push service saw. */
+  push: {
+    deliveries: Record<string, number>;
+    /** Pushes the push service accepted (a push resent after the kill counts twice: at-least-once). */
+    received: number;
+    subscribersReached: number;
+    subscribersWithMoreThanOne: number;
+    /** Notifications a phone would show: one per tag, so a resent push replaces its first copy. */
+    notificationsShown: number;
+  };
+  /** Delivered per channel just before the kill: it should land mid-delivery. */
+  deliveredAtKill: Record<string, number>;
   recoveryMs: number;
+  /** With `redisRestart`: from Redis started again to every client holding the whole log and doc. */
+  redisRecoveryMs?: number;
 }
 
 const ITEMS_TO_EDIT = 4;
 
 /** A live-feed client that fails over to the next node and rejoins with afterSeq. */
-class FeedClient {
+export class FeedClient {
   events: IncidentEvent[] = [];
+  /** The last presence list this client was sent. */
+  presence: PresenceUpdate | undefined;
   duplicates = 0;
   failovers = 0;
   socket: Socket | undefined;
@@ -76,6 +104,7 @@ class FeedClient {
     const socket = io(this.url, { auth: { token: this.token }, transports: ['websocket'], reconnection: false, timeout: 5000 });
     this.socket = socket;
     socket.on('incident:event', (e: IncidentEvent) => this.take(e));
+    socket.on('presence:update', (p: PresenceUpdate) => void (this.presence = p));
     socket.on('connect', () => {
       socket.timeout(10_000).emit('incident:join', { incidentId: this.incidentId, afterSeq: this.lastSeq }, (err: unknown, ack: { ok: boolean; events: IncidentEvent[]; hasMore: boolean }) => {
         if (err || !ack?.ok) return void socket.disconnect();
@@ -110,7 +139,7 @@ class FeedClient {
 }
 
 /** A checklist client (the stock WebsocketProvider) that moves its doc to the next node when its connection closes. */
-class DocClient {
+export class DocClient {
   readonly doc = new Y.Doc();
   provider: WebsocketProvider | undefined;
   failovers = 0;
@@ -167,15 +196,22 @@ export async function runClusterDrill(opts: DrillOptions): Promise<DrillResult> 
   if (!database.url) throw new Error('the cluster drill needs TEST_DATABASE_URL (several nodes share one PostgreSQL)');
   const dirs: string[] = [];
   const nodes: SpawnedServer[] = [];
+  const pushService = await new FakePushService().start();
   const feeds: FeedClient[] = [];
   const docs: DocClient[] = [];
   try {
     const redis = process.env.REDIS_URL;
+    const pushCa = path.join(await tempDir('yingji-drill-push-'), 'ca.pem');
+    dirs.push(path.dirname(pushCa));
+    await writeFile(pushCa, pushService.cert);
     for (let i = 0; i < 3; i++) {
       const dir = await tempDir('yingji-drill-');
       dirs.push(dir);
       const env = testEnv(dir, database.url, {
         ...(redis ? { REDIS_URL: redis } : {}),
+        WEB_PUSH_CA_FILE: pushCa,
+        PUSH_ENDPOINT_ALLOWLIST: pushService.allowlistEntry,
+        WARNING_RATE_PUSH: '400',
         LIVE_NODE_TTL_MS: '3000',
         WARNING_RATE_SMS: '400',
         WARNING_BATCH_SIZE: '25',
@@ -216,9 +252,24 @@ export async function runClusterDrill(opts: DrillOptions): Promise<DrillResult> 
     const tpl = (await admin.get(`/api/incidents/${id}`)).body.plan.warningTemplates[0];
     const circle = { lat: 41.8, lon: 123.36, radiusKm: 5 };
     const rows = ['phone,kind,lat,lon'];
-    for (let i = 0; i < opts.recipients; i++) rows.push(`+86137${String(i).padStart(8, '0')},public,${circle.lat + ((i % 40) - 20) * 0.0005},${circle.lon + (Math.floor(i / 40) % 40 - 20) * 0.0005}`);
+    /** Where recipient i lives: a 40 × 40 grid around the circle's centre. */
+    const spot = (i: number) => ({ lat: circle.lat + ((i % 40) - 20) * 0.0005, lon: circle.lon + (Math.floor(i / 40) % 40 - 20) * 0.0005 });
+    for (let i = 0; i < opts.recipients; i++) rows.push(`+86137${String(i).padStart(8, '0')},public,${spot(i).lat},${spot(i).lon}`);
     const imported = await admin.post('/api/recipients/import', { list: 'drill', csv: rows.join('\n') });
     if (imported.body.imported !== opts.recipients) throw new Error(JSON.stringify(imported.body));
+    // ... and as many phones subscribed to Web Push in the area. Written straight into the table: the
+    // public subscription route is rate-limited per address, and subscribing is not what is drilled.
+    const subscriptions = Array.from({ length: opts.recipients }, (_, i) => ({ ...pushService.subscribe(), ...spot(i) }));
+    const setup = new pg.Client({ connectionString: database.url });
+    await setup.connect();
+    try {
+      await setup.query(
+        `INSERT INTO push_subscriptions (id, endpoint, p256dh, auth, lat, lon) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[])`,
+        [subscriptions.map(() => randomUUID()), subscriptions.map((x) => x.endpoint), subscriptions.map((x) => x.keys.p256dh), subscriptions.map((x) => x.keys.auth), subscriptions.map((x) => x.lat), subscriptions.map((x) => x.lon)],
+      );
+    } finally {
+      await setup.end();
+    }
 
     let edits = 0;
     const tokens: string[] = [];
@@ -251,7 +302,7 @@ export async function runClusterDrill(opts: DrillOptions): Promise<DrillResult> 
       if (r < opts.reportsBefore) await report();
       await sleep(20);
     }
-    const draft = await staff.post(`/api/incidents/${id}/warnings`, { template: tpl.id, channels: ['sms'], area: { description: tpl.area.description, circle } });
+    const draft = await staff.post(`/api/incidents/${id}/warnings`, { template: tpl.id, channels: ['sms', 'push'], area: { description: tpl.area.description, circle } });
     if (draft.status !== 201) throw new Error(JSON.stringify(draft.body));
     const wid = draft.body.warning.id as string;
     const approved = await admin.post(`/api/warnings/${wid}/approve`);
@@ -261,7 +312,32 @@ export async function runClusterDrill(opts: DrillOptions): Promise<DrillResult> 
       const c = (await admin.get(`/api/warnings/${wid}`)).body.warning.delivery.channels.find((x: any) => x.channel === 'sms');
       return (c?.delivered ?? 0) + (c?.sent ?? 0) >= Math.min(50, opts.recipients / 10);
     }, 'deliveries under way', 60_000);
+    const head = async () => (await admin.get(`/api/incidents/${id}`)).body.incident.lastSeq as number;
+    const docTexts = () => docs.map((d) => d.items().toArray().slice(0, ITEMS_TO_EDIT).map((m) => (m.get('note') as Y.Text).toString()).join('|'));
+    const caughtUp = async () => {
+      const seq = await head();
+      const texts = docTexts();
+      return feeds.every((f) => f.lastSeq === seq) && texts.every((t) => t === texts[0]) && tokens.every((tok) => texts[0]!.includes(tok));
+    };
+    let redisRecoveryMs: number | undefined;
+    if (opts.redisRestart) {
+      await opts.redisRestart.stop();
+      say('drill: redis stopped (everything in it lost)');
+      const until = Date.now() + opts.redisRestart.downMs;
+      for (let r = 0; Date.now() < until; r++) {
+        edit(1000 + r);
+        await report();
+        await sleep(50);
+      }
+      await opts.redisRestart.start();
+      const backAt = Date.now();
+      say('drill: redis started again');
+      await waitFor(caughtUp, 'every client caught up after the redis restart', 120_000);
+      redisRecoveryMs = Date.now() - backAt;
+      say(`drill: every client caught up ${redisRecoveryMs} ms after redis was back`);
+    }
     const victim = nodes[1]!;
+    const deliveredAtKill = Object.fromEntries(((await admin.get(`/api/warnings/${wid}`)).body.warning.delivery.channels as any[]).map((c) => [c.channel, c.delivered as number]));
     const killedAt = Date.now();
     alive.delete(victim.url);
     await victim.kill('SIGKILL');
@@ -275,7 +351,6 @@ export async function runClusterDrill(opts: DrillOptions): Promise<DrillResult> 
     }
     await waitFor(() => feeds.every((f) => f.joined && f.socket?.connected) && docs.every((d) => d.synced), 'clients back on the survivors', 60_000);
     // full recovery: every client has the whole log and the whole doc
-    const head = async () => (await admin.get(`/api/incidents/${id}`)).body.incident.lastSeq as number;
     let behind = '';
     await waitFor(async () => {
       const seq = await head();
@@ -319,10 +394,12 @@ export async function runClusterDrill(opts: DrillOptions): Promise<DrillResult> 
     }
 
     // deliveries: all settled, one message per recipient
-    const settled = await waitFor(async () => {
-      const c = (await admin.get(`/api/warnings/${wid}`)).body.warning.delivery.channels.find((x: any) => x.channel === 'sms');
-      return c && c.queued === 0 && c.sending === 0 ? c : null;
+    const channels = await waitFor(async () => {
+      const all = (await admin.get(`/api/warnings/${wid}`)).body.warning.delivery.channels as any[];
+      return all.length === 2 && all.every((c) => c.queued === 0 && c.sending === 0) ? all : null;
     }, 'deliveries settled', 180_000, 200);
+    const settled = channels.find((c) => c.channel === 'sms');
+    const pushSettled = channels.find((c) => c.channel === 'push');
     const sink: { address: string; channel: string; id: number }[] = [];
     for (let after = 0; ; ) {
       const page = (await admin.get(`/api/warnings/${wid}/sink?afterId=${after}&limit=5000`)).body.messages;
@@ -332,8 +409,14 @@ export async function runClusterDrill(opts: DrillOptions): Promise<DrillResult> 
     }
     const perAddress = new Map<string, number>();
     for (const m of sink.filter((x) => x.channel === 'sms')) perAddress.set(m.address, (perAddress.get(m.address) ?? 0) + 1);
-    const deliveries: Record<string, number> = {};
-    for (const k of ['total', 'delivered', 'sent', 'failed', 'unknown', 'queued', 'sending']) if (typeof settled[k] === 'number') deliveries[k] = settled[k];
+    const counts = (c: any) => {
+      const out: Record<string, number> = {};
+      for (const k of ['total', 'delivered', 'sent', 'failed', 'unknown', 'queued', 'sending']) if (typeof c[k] === 'number') out[k] = c[k];
+      return out;
+    };
+    const deliveries = counts(settled);
+    const pushesPer = new Map<string, number>();
+    for (const p of pushService.received) pushesPer.set(p.subscriptionId, (pushesPer.get(p.subscriptionId) ?? 0) + 1);
 
     return {
       transport,
@@ -351,12 +434,22 @@ export async function runClusterDrill(opts: DrillOptions): Promise<DrillResult> 
       deliveries,
       smsMessages: [...perAddress.values()].reduce((a, b) => a + b, 0),
       recipientsWithMoreThanOne: [...perAddress.values()].filter((n) => n > 1).length,
+      push: {
+        deliveries: counts(pushSettled),
+        received: pushService.received.length,
+        subscribersReached: pushesPer.size,
+        subscribersWithMoreThanOne: [...pushesPer.values()].filter((n) => n > 1).length,
+        notificationsShown: pushService.shown.size,
+      },
+      deliveredAtKill,
       recoveryMs,
+      ...(redisRecoveryMs !== undefined ? { redisRecoveryMs } : {}),
     };
   } finally {
     feeds.forEach((f) => f.stop());
     docs.forEach((d) => d.stop());
     await Promise.all(nodes.map((n) => n.kill('SIGTERM').catch(() => undefined)));
+    await pushService.stop();
     await database.drop().catch(() => undefined);
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   }

@@ -83,12 +83,18 @@ export interface SpawnedServer {
   kill(signal?: NodeJS.Signals): Promise<number | string | null>;
 }
 
-/** Starts `server/main.ts` as a separate process (for SIGKILL / restart tests) and waits until it listens. */
-export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<SpawnedServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+/**
+ * Starts `server/main.ts` as a separate process (for SIGKILL / restart tests) and waits until it
+ * listens. `command` runs something else that ends in the server (`npm start`); it runs in a
+ * process group of its own, and `kill` signals the whole group.
+ */
+export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000, command?: { file: string; args: string[] }): Promise<SpawnedServer> {
+  const run = command ?? { file: process.execPath, args: ['--import', 'tsx', path.join(ROOT, 'server/main.ts')] };
+  const child = spawn(run.file, run.args, {
     cwd: ROOT,
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: command !== undefined,
   });
   let out = '';
   const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
@@ -115,7 +121,8 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 60_00
     output: () => out,
     exited,
     async kill(signal = 'SIGKILL') {
-      child.kill(signal);
+      if (command) process.kill(-child.pid!, signal);
+      else child.kill(signal);
       return exited;
     },
   };

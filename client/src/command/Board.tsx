@@ -11,7 +11,7 @@ import { ChecklistPanel } from './ChecklistPanel.js';
 import { TimelinePanel } from './TimelinePanel.js';
 import { DispatchesPanel, RecommendationsPanel, StockPanel, useResources } from './ResourcesPanels.js';
 import { WarningsPanel } from './WarningsPanel.js';
-import { MapView, type MapMarker, type MapShape } from './MapView.js';
+import { fixAge, liveFixes, MapView, TEAM_STATE_COLOURS, type MapMarker, type MapShape } from '../common/map.js';
 import { TEAM_STATUS_LABELS, type TeamStatus } from '../../../shared/resources.js';
 import type { WarningView } from '../../../shared/warnings.js';
 import { ROLE_LABELS } from '../../../shared/roles.js';
@@ -252,26 +252,7 @@ function IncidentHeader(props: {
   );
 }
 
-/** Team state → marker colour (the legend under the map says which is which). */
-export const TEAM_STATE_COLOURS: Record<TeamStatus, string> = {
-  available: '#9fb0c0',
-  dispatched: '#f2c94c',
-  acknowledged: '#f2994a',
-  en_route: '#2f80ed',
-  on_scene: '#bb6bd9',
-  released: '#56ccf2',
-};
 const WARNING_MAP_COLOURS: Record<string, string> = { blue: '#2f80ed', yellow: '#f2c94c', orange: '#f2994a', red: '#eb5757' };
-
-/** "3 分钟前" — how old a position fix is. */
-export function fixAge(at: string, now: number): string {
-  const min = Math.max(0, Math.floor((now - Date.parse(at)) / 60_000));
-  if (min < 1) return t('刚刚', 'just now');
-  if (min < 60) return t(`${min} 分钟前`, `${min} min ago`);
-  const h = Math.floor(min / 60);
-  if (h < 24) return t(`${h} 小时前`, `${h} h ago`);
-  return formatTime(at, true);
-}
 
 interface MapTeam {
   id: string;
@@ -280,18 +261,6 @@ interface MapTeam {
   statusLabel: Bilingual;
   base: { lat: number; lon: number } | null;
   lastFix: { lat: number; lon: number; accuracyM: number; at: string } | null;
-}
-
-/** Fixes that arrived over the live feed since the teams were last read (the marker moves at once). */
-function liveFixes(events: IncidentEvent[]): Map<string, { lat: number; lon: number; accuracyM: number; at: string }> {
-  const fixes = new Map<string, { lat: number; lon: number; accuracyM: number; at: string }>();
-  for (const e of events) {
-    const d = e.data as any;
-    if (e.type === 'dispatch.status_changed' && d?.position?.latest && typeof d.teamId === 'string') fixes.set(d.teamId, d.position);
-    if (e.type === 'field.report' && typeof d?.teamId === 'string' && d.location?.source === 'device' && typeof d.location.lat === 'number')
-      fixes.set(d.teamId, { lat: d.location.lat, lon: d.location.lon, accuracyM: d.location.accuracyM ?? 0, at: d.location.at ?? e.at });
-  }
-  return fixes;
 }
 
 function BoardMap(props: { incident: IncidentView; refresh: Refresh; events: IncidentEvent[] }) {

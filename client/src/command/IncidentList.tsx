@@ -6,7 +6,7 @@ import type { Session } from '../common/session.js';
 import type { IncidentView } from '../../../shared/incidents.js';
 import { INCIDENT_MODE_LABELS, RESPONSE_LEVEL_LABELS, type Bilingual, type IncidentMode, type ResponseLevel } from '../../../shared/labels.js';
 import { can } from '../../../shared/policy.js';
-import { MapView } from './MapView.js';
+import { MapView } from '../common/map.js';
 import { findPlaces, loadPlaces, type Place } from './places.js';
 
 const PLACE_KIND_LABELS: Record<Place['kind'], Bilingual> = {

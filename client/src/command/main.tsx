@@ -1,4 +1,5 @@
 import { render } from 'preact';
+// Leaflet's sheet first (common/map.tsx imports it too): the board's rules (.pick-map's cursor) must come after it.
 import 'leaflet/dist/leaflet.css';
 import '../common/base.css';
 import './command.css';

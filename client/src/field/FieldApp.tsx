@@ -12,10 +12,12 @@ import type { ChecklistItem, ItemStatus } from '../../../shared/checklist.js';
 import { DISPATCH_STATUS_LABELS, type DispatchStatus, type DispatchView } from '../../../shared/resources.js';
 import { WARNING_COLOUR_LABELS, type Bilingual } from '../../../shared/labels.js';
 import type { WarningView } from '../../../shared/warnings.js';
-import { cachedGet } from './cache.js';
+import { cachedGet, TASK_MAP_PATHS } from './cache.js';
 import { enqueue, enqueueWithPhoto, startOutbox, useOutbox, useOutboxUser, type OutboxEntry } from './outbox.js';
 import { PHOTO_MAX_BYTES } from './photo-store.js';
 import { ReportPhoto } from '../common/photo.js';
+import { geoLink } from './geo-link.js';
+import type { FieldMap as FieldMapView } from './FieldMap.js';
 
 function useOnline(): boolean {
   const [online, setOnline] = useState(navigator.onLine);
@@ -45,7 +47,7 @@ export function FieldApp() {
   );
 }
 
-type Tab = 'orders' | 'checklist' | 'report' | 'warnings';
+type Tab = 'orders' | 'checklist' | 'report' | 'warnings' | 'map';
 
 function FieldHome(props: { session: Session; onLogout: () => void }) {
   const { session } = props;
@@ -87,6 +89,14 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
       .then((o) => o.district?.timezone && setTimeZone(o.district.timezone))
       .catch(() => {});
   }, [loadDispatches, online]);
+
+  // The task map's basemap, shelters and warehouses are read once online, so the map draws offline
+  // even if it was never opened before the network went; after the orders, which matter first.
+  useEffect(() => {
+    if (!online) return;
+    const timer = setTimeout(() => TASK_MAP_PATHS.forEach((p) => cachedGet(p).catch(() => {})), 1500);
+    return () => clearTimeout(timer);
+  }, [online]);
 
   // The incident to show: the chosen one, else the one of my newest active order, else the newest active.
   const active = dispatches.filter((d) => !['returned', 'cancelled'].includes(d.status));
@@ -154,6 +164,7 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
             ['checklist', t('检查单', 'Checklist')],
             ['report', t('现场情况', 'Report')],
             ['warnings', t('预警', 'Warnings')],
+            ['map', t('任务地图', 'Task map')],
           ] as const
         ).map(([id, label]) => (
           <button key={id} role="tab" aria-selected={tab === id} class={tab === id ? 'on' : ''} onClick={() => setTab(id)}>
@@ -162,10 +173,19 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
         ))}
       </nav>
       <main class="field-main">
-        {tab === 'orders' && <Orders dispatches={dispatches} outbox={outbox} />}
+        {tab === 'orders' && <Orders dispatches={dispatches} outbox={outbox} onShowMap={() => setTab('map')} />}
         {tab === 'checklist' && <MyChecklist incidentId={chosen} session={session} checklist={checklist} teamUnits={teamUnits} />}
         {tab === 'report' && <Report incidentId={chosen} outbox={outbox} teamId={session.user.teamId ?? null} refresh={feed.events.length} />}
         {tab === 'warnings' && <Warnings incidentId={chosen} refresh={feed.events.length} />}
+        {tab === 'map' && (
+          <TaskMap
+            incident={feed.incident ?? incident}
+            dispatch={active.find((d) => d.incidentId === chosen) ?? null}
+            teamId={session.user.teamId ?? null}
+            events={feed.events}
+            refresh={outbox.filter((e) => e.state === 'sent').length}
+          />
+        )}
       </main>
       <footer class="field-foot">
         <button type="button" onClick={props.onLogout}>
@@ -174,6 +194,21 @@ function FieldHome(props: { session: Session; onLogout: () => void }) {
       </footer>
     </div>
   );
+}
+
+/**
+ * The task map with Leaflet is a chunk of its own, loaded when the tab is first opened: the orders
+ * come up without it on a slow link. The service worker precaches it with the shell, so it opens offline.
+ */
+function TaskMap(props: Parameters<typeof FieldMapView>[0]) {
+  const [View, setView] = useState<typeof FieldMapView | null>(null);
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    import('./FieldMap.js').then((m) => setView(() => m.FieldMap)).catch(() => setFailed(true));
+  }, []);
+  if (failed) return <p class="error">{t('地图未能加载，请联网后重试', 'The map could not be loaded: try again online')}</p>;
+  if (!View) return <p class="muted">{t('地图加载中…', 'Loading the map…')}</p>;
+  return <View {...props} />;
 }
 
 /**
@@ -209,13 +244,7 @@ const NEXT: Partial<Record<DispatchStatus, { to: DispatchStatus; zh: string; en:
   released: { to: 'returned', zh: '完成（归队）', en: 'Done (back at base)' },
 };
 
-/** A geo: URI (RFC 5870) with a label, which Android and iOS map apps open at the point. */
-export function geoLink(lat: number, lon: number, label: string): string {
-  const at = `${lat.toFixed(6)},${lon.toFixed(6)}`;
-  return `geo:${at}?q=${at}(${encodeURIComponent(label)})`;
-}
-
-function Orders(props: { dispatches: DispatchView[]; outbox: OutboxEntry[] }) {
+function Orders(props: { dispatches: DispatchView[]; outbox: OutboxEntry[]; onShowMap: () => void }) {
   if (props.dispatches.length === 0) return <p class="muted">{t('暂无任务单', 'No dispatch orders')}</p>;
   return (
     <ul class="orders">
@@ -240,7 +269,10 @@ function Orders(props: { dispatches: DispatchView[]; outbox: OutboxEntry[] }) {
               {/* geo: opens the phone's own map app (高德、百度、系统地图) with the task site, no network map needed here. */}
               <a class="navigate" data-testid="navigate" href={geoLink(d.location.lat, d.location.lon, d.location.address ?? d.incidentTitle)}>
                 {t('导航到任务地点', 'Navigate to the task site')}
-              </a>
+              </a>{' '}
+              <button type="button" class="show-map" data-testid="show-on-map" onClick={props.onShowMap}>
+                {t('任务地图', 'Task map')}
+              </button>
             </p>
             <div class="order-actions">
               {next && (

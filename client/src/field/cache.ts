@@ -17,3 +17,6 @@ export async function cachedGet<T>(path: string): Promise<{ data: T; fetchedAt: 
     throw err;
   }
 }
+
+/** What the task map reads besides the incident, the orders and the team: warmed while online. */
+export const TASK_MAP_PATHS = ['/api/map/config', '/api/map/basemap', '/api/shelters', '/api/warehouses'] as const;

@@ -12,12 +12,13 @@ const open = () => (db ??= idb.openDB(DB, (d) => idb.createStores(d, [[STORE]]))
 
 export async function putPhoto(key: string, blob: Blob): Promise<void> {
   const [store] = idb.transact(await open(), [STORE]);
-  await idb.put(store!, blob, key);
+  // IndexedDB stores Blobs (structured clone); lib0's typing lists only the key-like types.
+  await idb.put(store!, blob as unknown as ArrayBuffer, key);
 }
 
 export async function getPhoto(key: string): Promise<Blob | undefined> {
   const [store] = idb.transact(await open(), [STORE], 'readonly');
-  return (await idb.get(store!, key)) as Blob | undefined;
+  return (await idb.get(store!, key)) as unknown as Blob | undefined;
 }
 
 export async function deletePhoto(key: string): Promise<void> {
