@@ -63,11 +63,19 @@ export async function readUpdates(db: Queryable, ids: number[]): Promise<Buffer[
   return rows.length === ids.length ? rows.map((r) => r.update) : null;
 }
 
-/** Everything stored for a doc: the snapshot and every update row. */
+/**
+ * Everything stored for a doc: the snapshot and every update row, read by one statement. Two
+ * statements would each see their own moment, and a compaction committing between them (rows
+ * folded into the snapshot, then deleted) leaves a reader with the old snapshot and no rows.
+ */
 export async function readAllUpdates(db: Queryable, incidentId: string): Promise<Buffer[]> {
-  const { rows } = await db.query<{ snapshot: Buffer | null }>('SELECT snapshot FROM checklist_docs WHERE incident_id = $1', [incidentId]);
-  const updates = (await readUpdateRows(db, incidentId)).map((r) => r.update);
-  return rows[0]?.snapshot ? [rows[0].snapshot, ...updates] : updates;
+  const { rows } = await db.query<{ snapshot: Buffer | null; updates: Buffer[] }>(
+    `SELECT (SELECT snapshot FROM checklist_docs WHERE incident_id = $1) AS snapshot,
+            coalesce((SELECT array_agg(update ORDER BY id) FROM checklist_updates WHERE incident_id = $1), '{}') AS updates`,
+    [incidentId],
+  );
+  const { snapshot, updates } = rows[0]!;
+  return snapshot ? [snapshot, ...updates] : updates;
 }
 
 /** Creates the doc row if needed and locks it for the rest of the transaction. */
@@ -184,8 +192,7 @@ export async function incidentsToCompact(db: Queryable, threshold: number, limit
   return rows.map((r) => r.incident_id);
 }
 
-/** The stored doc as it would load (for tests and tools): snapshot plus every update row. */
+/** The stored doc as it would load (the scheduler, the review, tests): snapshot plus every update row, read at one moment. */
 export async function readStoredDoc(db: Queryable, incidentId: string): Promise<Y.Doc> {
-  const { rows } = await db.query<{ snapshot: Buffer | null }>('SELECT snapshot FROM checklist_docs WHERE incident_id = $1', [incidentId]);
-  return buildDoc(rows[0]?.snapshot ?? null, await readUpdateRows(db, incidentId));
+  return buildDoc(null, (await readAllUpdates(db, incidentId)).map((update) => ({ update })));
 }
