@@ -5,8 +5,9 @@
  *    into the outbox: CAP + one INSERT … SELECT + event, one transaction). Reference: a raw
  *    INSERT … SELECT of the same 100,000 outbox rows from generate_series.
  * 2. Web Push: the outbox worker pushing to a local fake push service (HTTPS, VAPID checked,
- *    aes128gcm decrypted) — pushes/s and per CPU core. Reference: raw web-push
- *    sendNotification to the same service at the same concurrency, without the outbox.
+ *    aes128gcm decrypted; in a process of its own, as a real push service is not on the
+ *    sender's machine) — pushes/s and per CPU core of the sending process. Reference: raw
+ *    web-push sendNotification to the same service at the same concurrency, without the outbox.
  * 3. SMS: the worker sending through the real twilio client to a local fake Twilio at the
  *    configured rate limit — measured rate / configured rate.
  *
@@ -17,6 +18,7 @@
  * postgresql://postgres@127.0.0.1:5432/test; the bench makes and drops its own database);
  * BENCH_EMBEDDED=1 uses embedded PGlite instead.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,7 +36,7 @@ import { BroadcastChannel } from '../server/warnings/channels/broadcast.js';
 import { ExerciseSinks } from '../server/warnings/exercise-sinks.js';
 import { ProgressReporter } from '../server/warnings/progress-reporter.js';
 import { loadVapidKeys } from '../server/warnings/vapid.js';
-import { FakePushService } from '../test/fakes/push-service.js';
+import type { PushServiceRequest, PushServiceStats } from './push-service-process.js';
 import { FakeTwilio } from '../test/fakes/twilio-api.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -48,6 +50,49 @@ const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_UR
 const onlyArg = process.argv.indexOf('--only');
 const PARTS = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? '').split(',') : ['enqueue', 'push', 'sms']);
 for (const p of PARTS) if (!['enqueue', 'push', 'sms'].includes(p)) throw new Error(`--only: unknown part ${p} (enqueue, push, sms)`);
+
+type Subscription = { id: string; endpoint: string; keys: { p256dh: string; auth: string } };
+type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+/** The fake push service, running in bench/push-service-process.ts. */
+class PushServiceProcess {
+  url = '';
+  cert = '';
+  allowlistEntry = '';
+  private child?: ChildProcess;
+  private nextId = 1;
+  private readonly pending = new Map<number, (result: unknown) => void>();
+
+  async start(): Promise<this> {
+    this.child = fork(path.join(import.meta.dirname, 'push-service-process.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ready = await new Promise<{ url: string; cert: string; allowlistEntry: string }>((resolve, reject) => {
+      this.child!.once('message', resolve);
+      this.child!.once('exit', (code) => reject(new Error(`push service process exited (${code})`)));
+    });
+    Object.assign(this, { url: ready.url, cert: ready.cert, allowlistEntry: ready.allowlistEntry });
+    this.child.on('message', (m: { id: number; result: unknown }) => this.pending.get(m.id)?.(m.result));
+    return this;
+  }
+
+  private call<T>(request: Distribute<PushServiceRequest>): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve) => {
+      this.pending.set(id, (r) => { this.pending.delete(id); resolve(r as T); });
+      this.child!.send({ ...request, id });
+    });
+  }
+
+  subscribe(count: number): Promise<Subscription[]> { return this.call({ op: 'subscribe', count }); }
+  expectVapid(publicKey: string): Promise<null> { return this.call({ op: 'expectVapid', publicKey }); }
+  stats(): Promise<PushServiceStats> { return this.call({ op: 'stats' }); }
+
+  async stop(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child!.once('exit', r));
+    this.child.disconnect();
+    await exited;
+  }
+}
 
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 const fmt = (n: number, d = 1) => n.toFixed(d);
@@ -66,7 +111,7 @@ async function main() {
     u.pathname = `/${dbName}`;
     databaseUrl = u.toString();
   }
-  const push = await new FakePushService().start();
+  const push = await new PushServiceProcess().start();
   const twilioFake = await new FakeTwilio().start();
   twilioFake.callbacks = false;
   const caFile = path.join(dataDir, 'ca.pem');
@@ -137,7 +182,7 @@ async function main() {
 
     // Shared by the push and SMS parts.
     const vapid = await loadVapidKeys(pool);
-    push.vapidPublicKey = vapid.publicKey;
+    await push.expectVapid(vapid.publicKey);
     const sinks = new ExerciseSinks(config);
     const progress = new ProgressReporter(db, server.context.bus, config.WARNING_PROGRESS_INTERVAL_MS, log);
     const senders = {
@@ -155,7 +200,7 @@ async function main() {
 
     // ---- 2. Web Push throughput ----------------------------------------------------------
     if (PARTS.has('push')) {
-      const subs = Array.from({ length: PUSHES }, () => push.subscribe());
+      const subs = await push.subscribe(PUSHES);
       await pool.query(
         `INSERT INTO push_subscriptions (id, endpoint, p256dh, auth, lat, lon) SELECT gen_random_uuid(), e, p, a, 41.8, 123.36 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(e, p, a)`,
         [subs.map((s) => s.endpoint), subs.map((s) => s.keys.p256dh), subs.map((s) => s.keys.auth)],
@@ -164,6 +209,7 @@ async function main() {
       const pushDraft = ((await pushDraftRes.json()) as any).warning;
       await api('POST', `/api/warnings/${pushDraft.id}/approve`, {});
       const worker = new OutboxWorker(db, config, senders, sinks, progress, log);
+      const service0 = await push.stats();
       let cpu0 = process.cpuUsage();
       t0 = process.hrtime.bigint();
       worker.start();
@@ -174,11 +220,14 @@ async function main() {
       const pushDelivered = (await pool.query(`SELECT count(*)::int AS n FROM warning_deliveries WHERE warning_id = $1 AND status = 'delivered'`, [pushDraft.id])).rows[0].n;
       const pushRate = pushDelivered / (pushMs / 1000);
       const cores = (cpu.user + cpu.system) / 1000 / pushMs;
-      console.log(`push via outbox: ${pushDelivered}/${PUSHES} delivered in ${fmt(pushMs)} ms = ${fmt(pushRate)} pushes/s, ${fmt(cores, 2)} cores busy (this process, incl. the fake's decryption) → ${fmt(pushRate / Math.max(cores, 0.01))} pushes/s per core`);
+      const service1 = await push.stats();
+      const received = service1.received - service0.received;
+      if (received < pushDelivered) throw new Error(`the push service received ${received} pushes, the outbox says ${pushDelivered} delivered`);
+      console.log(`push via outbox: ${pushDelivered}/${PUSHES} delivered in ${fmt(pushMs)} ms = ${fmt(pushRate)} pushes/s, ${fmt(cores, 2)} cores busy in the sending process (server, database${db.embedded ? ' (PGlite, in process)' : ''}, worker) → ${fmt(pushRate / Math.max(cores, 0.01))} pushes/s per core; the push service (own process) received ${received}, rejected ${service1.rejected - service0.rejected}, ${fmt((service1.cpuMs - service0.cpuMs) / pushMs, 2)} cores`);
 
       // Reference: raw web-push at the same concurrency (32), no outbox, no database.
       const agent = new https.Agent({ keepAlive: true, ca: push.cert });
-      const refSubs = Array.from({ length: PUSHES }, () => push.subscribe());
+      const refSubs = await push.subscribe(PUSHES);
       const payload = JSON.stringify({ title: '基准', body: 'x'.repeat(300) });
       cpu0 = process.cpuUsage();
       t0 = process.hrtime.bigint();
@@ -193,7 +242,9 @@ async function main() {
       cpu = process.cpuUsage(cpu0);
       const refRate = PUSHES / (refMs / 1000);
       const refCores = (cpu.user + cpu.system) / 1000 / refMs;
-      console.log(`push reference (raw web-push, same concurrency): ${fmt(refRate)} pushes/s, ${fmt(refCores, 2)} cores → ${fmt(refRate / Math.max(refCores, 0.01))} pushes/s per core; ratio outbox/raw = ${fmt(pushRate / refRate, 2)}`);
+      const service2 = await push.stats();
+      if (service2.received - service1.received < PUSHES) throw new Error(`reference: the push service received ${service2.received - service1.received} of ${PUSHES}`);
+      console.log(`push reference (raw web-push, same concurrency): ${fmt(refRate)} pushes/s, ${fmt(refCores, 2)} cores → ${fmt(refRate / Math.max(refCores, 0.01))} pushes/s per core; ratio outbox/raw = ${fmt(pushRate / refRate, 2)} (pushes/s), ${fmt((pushRate / Math.max(cores, 0.01)) / (refRate / Math.max(refCores, 0.01)), 2)} (per core)`);
 
     }
 
