@@ -344,6 +344,19 @@ describe('M6 CSV export', () => {
     expect(await count(`SELECT count(*)::int AS n FROM stock_lines WHERE batch = '=1+2'`)).toBe(1);
     expect(await count(`SELECT count(*)::int AS n FROM stock_lines WHERE batch LIKE '''%'`)).toBe(0);
   });
+
+  it('a cell that starts with a tab or a carriage return (which some spreadsheets strip before a formula) is refused at import, so none is ever exported', async () => {
+    for (const lead of ['\t', '\r']) {
+      const teams = `${TEAM_HEADER}\nT-X03,"${lead}=1+2",Tab team,district,fire-rescue,firefighting,10,41.8,123.3,addr,contact,+8613800000002`;
+      const res = await t.admin.post('/api/csv/teams', { csv: teams });
+      expect(res.status, JSON.stringify(lead)).toBe(422);
+      expect(res.body.error.message).toMatch(/control characters/);
+      const stock = `warehouse_id,item,batch,quantity\nW-01,de-icing-salt,"${lead}=3+4",5`;
+      expect((await t.admin.post('/api/csv/stock', { csv: stock })).status, JSON.stringify(lead)).toBe(422);
+    }
+    expect(await count(`SELECT count(*)::int AS n FROM teams WHERE id = 'T-X03'`)).toBe(0);
+    expect(await count(`SELECT count(*)::int AS n FROM stock_lines WHERE batch LIKE '%3+4'`)).toBe(0);
+  });
 });
 
 describe('L5 drill targets', () => {
