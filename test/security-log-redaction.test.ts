@@ -84,4 +84,18 @@ describe('no secret in the logs', () => {
     expect(output()).not.toContain('wrong-password');
     expect(output()).not.toContain(ADMIN_PASSWORD);
   });
+
+  it('a request on one incident logs a line carrying its incidentId; other requests carry none', async () => {
+    const created = await admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'IV', mode: 'actual', location: { lat: 41.8, lon: 123.36 } });
+    const id = created.body.incident.id as string;
+    lines = [];
+    expect((await admin.get(`/api/incidents/${id.toUpperCase()}`)).status).toBe(200);
+    expect((await admin.get('/api/teams')).status).toBe(200);
+    const requests = () => lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request');
+    await waitFor(() => requests().length >= 2, 'request lines');
+    const [incidentLine, teamsLine] = [requests().find((l) => l.url.startsWith('/api/incidents/')), requests().find((l) => l.url === '/api/teams')];
+    expect(incidentLine).toMatchObject({ incidentId: id, status: 200, method: 'GET' });
+    expect(teamsLine).toBeDefined();
+    expect(teamsLine).not.toHaveProperty('incidentId');
+  });
 });
