@@ -97,7 +97,10 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 60_00
     detached: command !== undefined,
   });
   let out = '';
-  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  // A command (npm start) runs the server as a grandchild in its process group: npm may exit on a
+  // signal before the server has finished logging its shutdown. The output pipes close only when
+  // every process holding them has exited, so for a command that is when it counts as exited.
+  const exited = new Promise<number | string | null>((resolve) => child.once(command ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => resolve(code ?? signal)));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
