@@ -96,4 +96,32 @@ describe('revocation in the browser', () => {
     expect(errors).toEqual([]);
     await Promise.all([adminCtx.close(), hq.close(), phone.close()]);
   });
+
+  it('a board left on the incident list shows an incident a colleague activated elsewhere, and returns to the login screen when its user is disabled, without a reload', async () => {
+    const user = { username: 'list.watcher', password: 'password-123' };
+    const made = await srv.admin.post('/api/users', { ...user, role: 'staff', displayName: '值班员' });
+    expect(made.status).toBe(201);
+    const hq = await browser.newContext(DESKTOP);
+    const board = await hq.newPage();
+    const errors = collectErrors(board);
+    expect((await srv.admin.post('/api/incidents', { planId: 'waterlogging-underpass', level: 'IV', mode: 'actual' })).status).toBe(201);
+    await loginThroughForm(board, srv.url + '/', user.username, user.password);
+    await board.getByTestId('incident-link').first().waitFor();
+    // Marks this page load: a reload would drop it.
+    await board.evaluate(() => ((window as unknown as { sameLoad: boolean }).sameLoad = true));
+
+    const title = '列表刷新测试 list refresh';
+    const created = await srv.admin.post('/api/incidents', { planId: 'heavy-snow', level: 'IV', mode: 'actual', title });
+    expect(created.status).toBe(201);
+    // The list asks again every 10 s.
+    await board.locator(`a[href="#/incidents/${created.body.incident.id}"]`).waitFor({ timeout: 15_000 });
+    expect(await board.locator(`a[href="#/incidents/${created.body.incident.id}"] strong`).textContent()).toBe(title);
+
+    expect((await srv.admin.patch(`/api/users/${made.body.user.id}`, { disabled: true })).status).toBe(200);
+    await board.locator('input[name=password]').waitFor({ timeout: 15_000 });
+    expect(await board.evaluate(() => localStorage.getItem('yingji.session'))).toBeNull();
+    expect(await board.evaluate(() => (window as unknown as { sameLoad?: boolean }).sameLoad), 'no page reload').toBe(true);
+    expect(errors).toEqual([]);
+    await hq.close();
+  }, 90_000);
 });

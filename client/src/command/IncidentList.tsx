@@ -22,6 +22,9 @@ interface PlanSummary {
   levels: { level: ResponseLevel; activationCriteria: Bilingual[]; checklistItems: number }[];
 }
 
+/** How often the incident list asks the server again. */
+const INCIDENT_LIST_REFRESH_MS = 10_000;
+
 const mayActivate = (session: Session, mode: IncidentMode) => can(session.user, 'incident.activate', { incident: { mode, status: 'active' } });
 
 /** Incident list (active / closed, actual / exercise) and activation of a plan. */
@@ -33,9 +36,29 @@ export function IncidentList(props: { session: Session }) {
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     const q = new URLSearchParams({ status, ...(mode ? { mode } : {}) });
-    get<{ incidents: IncidentView[] }>(`/api/incidents?${q}`)
-      .then((r) => setIncidents(r.incidents))
-      .catch((e) => setError(errorText(e)));
+    let current = true;
+    const load = async () => {
+      try {
+        const r = await get<{ incidents: IncidentView[] }>(`/api/incidents?${q}`);
+        if (!current) return;
+        setIncidents(r.incidents);
+        setError(null);
+      } catch (e) {
+        if (current) setError(errorText(e));
+      }
+    };
+    void load();
+    // The list has no live connection: a command centre leaves it open on the wall, so it asks
+    // again, and an incident a colleague activated elsewhere shows up (a revoked session ends
+    // here too, at the next answer's 401). Not while the tab is hidden; at once when it shows again.
+    const timer = setInterval(() => document.visibilityState === 'visible' && void load(), INCIDENT_LIST_REFRESH_MS);
+    const onVisible = () => document.visibilityState === 'visible' && void load();
+    document.addEventListener('visibilitychange', onVisible);
+    return () => {
+      current = false;
+      clearInterval(timer);
+      document.removeEventListener('visibilitychange', onVisible);
+    };
   }, [status, mode]);
   const canActivate = mayActivate(props.session, 'actual') || mayActivate(props.session, 'exercise');
   return (
