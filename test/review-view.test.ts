@@ -78,4 +78,28 @@ describe('review view in the command client', () => {
     expect(errors).toEqual([]);
     await ctx.close();
   });
+
+  it('an incident closed while the review page is still joining its live feed still turns final', async () => {
+    const other = (await t.admin.post('/api/incidents', { planId: 'heavy-snow', level: 'IV', mode: 'actual' })).body.incident.id as string;
+    const ctx = await browser.newContext(DESKTOP);
+    const page = await ctx.newPage();
+    const errors = collectErrors(page);
+    await loginThroughForm(page, t.url, 'admin', ADMIN_PASSWORD);
+    // Hold the live feed's ticket: the page has its review by HTTP, but has not joined the feed yet.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route('**/api/live/ticket', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${t.url}/#/incidents/${other}/review`);
+    await expect.poll(() => page.locator('[data-testid=review-state]').textContent()).toContain('实时');
+    expect((await t.admin.post(`/api/incidents/${other}/close`, {})).status).toBe(200);
+    // The close is now in the backlog the join will bring, not a live event.
+    release();
+    await expect.poll(() => page.locator('[data-testid=review-state]').textContent(), { timeout: 20_000 }).toContain('最终版');
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    expect(errors).toEqual([]);
+    await ctx.close();
+  });
 });

@@ -46,7 +46,13 @@ export function ReviewView(props: { incidentId: string; session: Session }) {
   // Live during the incident: every logged change recomputes the review (at most every 2 s).
   const [pending, setPending] = useState(false);
   const onEvent = useCallback(() => setPending(true), []);
-  useLiveFeed(incidentId, session.token, onEvent);
+  const feed = useLiveFeed(incidentId, session.token, onEvent);
+  // The review came by HTTP before the feed joined: what was logged in between arrives with the
+  // join as history, not as live events. Anything newer than the review's head counts too.
+  const newestSeq = feed.events.length > 0 ? feed.events[feed.events.length - 1]!.seq : 0;
+  useEffect(() => {
+    if (review && newestSeq > review.chain.lastSeq) setPending(true);
+  }, [newestSeq, review]);
   useEffect(() => {
     if (!pending) return;
     const timer = setTimeout(() => {
