@@ -27,7 +27,6 @@ const STALLED_RETRY_MS = 250;
  * DRILL_POLL_MS; rows are claimed under FOR UPDATE SKIP LOCKED, so several nodes never release one
  * inject twice).
  */
-
 export function drillsModule(ctx: ServerContext, seeds: Scenario[]): Module & { drills: DrillService } {
   const refs = async (): Promise<ScenarioReferences> => ({
     plan: (id) => ctx.plans.get(id),
